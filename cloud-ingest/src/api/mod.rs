@@ -1,0 +1,217 @@
+//! The HTTP API and dashboard (axum): `GET /api/buildings`,
+//! `GET /api/buildings/{id}`, `GET /healthz`, `GET /metrics`, `GET /`.
+
+mod error;
+
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use riser_contract::Quality;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::App;
+use crate::registry::Building;
+use crate::rules::{self, Lang, Reason, Status};
+use crate::store::StoredVerdict;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/api/buildings", get(list_buildings))
+        .route("/api/buildings/{id}", get(get_building))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LangQuery {
+    /// `zh` (default) or `en`.
+    #[serde(default)]
+    pub lang: Lang,
+}
+
+/// A reason as served: its words in the asked language.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReasonOut {
+    pub code: rules::Code,
+    pub message: String,
+    pub point: Option<String>,
+    pub value: Option<f64>,
+    pub required: Option<f64>,
+    pub clause: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BuildingSummary {
+    pub id: String,
+    pub name: String,
+    pub district: String,
+    pub town: String,
+    pub status: Status,
+    pub reasons: Vec<ReasonOut>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PointOut {
+    pub point: String,
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub quality: Quality,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<u8>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ts: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Requirements {
+    /// Minimum effective tank volume, m³ (GB 50974-2014 5.2.1); null where none is required.
+    pub tank_volume_m3: Option<f64>,
+    /// Minimum static pressure at the most unfavourable point, MPa (5.2.2).
+    pub static_pressure_mpa: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BuildingDetail {
+    #[serde(flatten)]
+    pub summary: BuildingSummary,
+    pub community: String,
+    pub height_m: f64,
+    pub storeys: u32,
+    pub class: rules::BuildingClass,
+    pub class_name: String,
+    pub gateway: String,
+    pub requirements: Requirements,
+    pub points: Vec<PointOut>,
+}
+
+fn reasons_out(reasons: &[Reason], lang: Lang) -> Vec<ReasonOut> {
+    reasons
+        .iter()
+        .map(|r| ReasonOut {
+            code: r.code,
+            message: rules::render(r, lang),
+            point: r.point.clone(),
+            value: r.value,
+            required: r.required,
+            clause: r.clause.clone(),
+        })
+        .collect()
+}
+
+fn summary(b: &Building, verdict: Option<&StoredVerdict>, lang: Lang) -> BuildingSummary {
+    BuildingSummary {
+        id: b.id.clone(),
+        name: b.name.clone(),
+        district: b.district.clone(),
+        town: b.town.clone(),
+        status: verdict.map_or(Status::Unknown, |v| v.status),
+        reasons: verdict.map_or_else(Vec::new, |v| reasons_out(&v.reasons, lang)),
+        updated_at: verdict.map(|v| v.updated_at),
+    }
+}
+
+/// Every building, failing first, then warning, unknown and ok.
+async fn list_buildings(
+    State(app): State<Arc<App>>,
+    Query(q): Query<LangQuery>,
+) -> Result<Json<Vec<BuildingSummary>>, ApiError> {
+    let verdicts = app.store.verdicts().await?;
+    let mut out: Vec<_> = app
+        .registry
+        .buildings()
+        .iter()
+        .map(|b| summary(b, verdicts.get(&b.id), q.lang))
+        .collect();
+    out.sort_by(|a, b| a.status.cmp(&b.status).then_with(|| a.id.cmp(&b.id)));
+    Ok(Json(out))
+}
+
+async fn get_building(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Json<BuildingDetail>, ApiError> {
+    let b = app.registry.get(&id).ok_or(ApiError::NotFound("building"))?;
+    let verdicts = app.store.verdicts().await?;
+    let points = app
+        .store
+        .latest(&b.gateway)
+        .await?
+        .into_iter()
+        .map(|l| PointOut {
+            point: l.point,
+            value: l.value.value,
+            unit: l.unit,
+            quality: l.value.quality,
+            exception: l.exception,
+            ts: l.value.ts,
+        })
+        .collect();
+    let class = b.class();
+    Ok(Json(BuildingDetail {
+        summary: summary(b, verdicts.get(&b.id), q.lang),
+        community: b.community.clone(),
+        height_m: b.height_m,
+        storeys: b.storeys,
+        class,
+        class_name: class.name_zh().into(),
+        gateway: b.gateway.clone(),
+        requirements: Requirements {
+            tank_volume_m3: rules::required_tank_volume_m3(class, b.height_m),
+            static_pressure_mpa: rules::required_static_pressure_mpa(class, b.height_m, b.jockey_pump),
+        },
+        points,
+    }))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    database: bool,
+    mqtt_connected: bool,
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let database = app.store.ping().await.is_ok();
+    let mqtt_connected = app.metrics.mqtt_connected.load(std::sync::atomic::Ordering::Relaxed);
+    let code = if database {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if database { "ok" } else { "degraded" };
+    (code, Json(Health { status, database, mqtt_connected }))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+    let verdicts = app.store.verdicts().await?;
+    let statuses: Vec<(&str, usize)> = [Status::Failing, Status::Warning, Status::Unknown, Status::Ok]
+        .into_iter()
+        .map(|s| {
+            let stored = verdicts.values().filter(|v| v.status == s).count();
+            (s.as_str(), stored)
+        })
+        .collect();
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(&statuses),
+    ))
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("dashboard.html"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! cloud-ingest configuration: built-in defaults, then a TOML file, then
+//! `RISER_INGEST_*` environment variables (`__` between nested keys, e.g.
+//! `RISER_INGEST_HTTP__LISTEN=0.0.0.0:8080`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "RISER_INGEST";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load ingest config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid ingest config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database (`ingest.db`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Building registry: a `.toml` file of `[[building]]` tables or a `.csv`
+    /// file shaped like `data/buildings-liangping.csv`.
+    pub registry: PathBuf,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the API and dashboard listen on.
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_http_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// External broker `host:port`. When absent, an embedded broker is
+    /// started on `embedded_listen`.
+    #[serde(default)]
+    pub broker: Option<String>,
+    /// Where the embedded broker listens (not 1883, which a system broker may hold).
+    #[serde(default = "default_embedded_listen")]
+    pub embedded_listen: SocketAddr,
+    /// MQTT client id; with a persistent session the broker keeps what
+    /// arrives while this node is down.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// User name, if the broker requires one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password, if the broker requires one.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            broker: None,
+            embedded_listen: default_embedded_listen(),
+            client_id: default_client_id(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// A point not updated for this many seconds makes its building `unknown`.
+    #[serde(default = "default_point_stale_after_secs")]
+    pub point_stale_after_secs: u64,
+    /// Every building is re-judged this often (seconds), so silence is noticed.
+    #[serde(default = "default_evaluate_every_secs")]
+    pub evaluate_every_secs: u64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            point_stale_after_secs: default_point_stale_after_secs(),
+            evaluate_every_secs: default_evaluate_every_secs(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/riser")
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_embedded_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 11883))
+}
+fn default_client_id() -> String {
+    "riser-ingest".into()
+}
+fn default_point_stale_after_secs() -> u64 {
+    300
+}
+fn default_evaluate_every_secs() -> u64 {
+    10
+}
+
+impl Config {
+    /// Loads defaults, then `path`, then the environment, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let config: Config = builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        if config.rules.evaluate_every_secs == 0 {
+            return Err(ConfigError::Invalid("key `rules.evaluate_every_secs`: must be positive".into()));
+        }
+        if let Some(broker) = &config.mqtt.broker
+            && !broker.contains(':')
+        {
+            return Err(ConfigError::Invalid(format!("key `mqtt.broker`: `{broker}` is not host:port")));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_file_gets_an_embedded_broker_and_loopback_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        std::fs::write(&path, "registry = \"buildings.csv\"\n").unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert!(config.mqtt.broker.is_none());
+        assert_eq!(config.mqtt.embedded_listen.port(), 11883);
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_missing_registry_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("registry"), "{err}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The MQTT consumer: subscribes at QoS 1 with a persistent session and
+//! manual acknowledgements; a message is acknowledged only after it is
+//! committed to the store (or refused as invalid), so a crash loses nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use riser_contract::{ContractError, Message, Stream};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Outcome;
+use crate::{App, judge};
+
+/// Broker address and client identity.
+pub struct Connection {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub credentials: Option<(String, String)>,
+}
+
+/// Runs until `shutdown`: one task drives the connection, this one stores.
+pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationToken) {
+    let mut options = MqttOptions::new(&connection.client_id, &connection.host, connection.port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_inflight(100);
+    if let Some((user, pass)) = &connection.credentials {
+        options.set_credentials(user, pass);
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 256);
+    let (tx, mut rx) = mpsc::channel::<Publish>(256);
+
+    let metrics = app.clone();
+    let subscriber = client.clone();
+    let driver_shutdown = shutdown.clone();
+    let driver = tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = driver_shutdown.cancelled() => return,
+                event = eventloop.poll() => event,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    metrics.metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                    tracing::info!(broker = %format!("{}:{}", connection.host, connection.port), "ingest connected to broker");
+                    for stream in [Stream::Status, Stream::Events, Stream::Telemetry] {
+                        if let Err(e) = subscriber.try_subscribe(riser_contract::filter(stream), QoS::AtLeastOnce) {
+                            tracing::error!(error = %e, "cannot subscribe");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    if tx.send(publish).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    metrics.metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %error, "broker connection lost; reconnecting");
+                    tokio::select! {
+                        () = driver_shutdown.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    });
+
+    loop {
+        let publish = tokio::select! {
+            () = shutdown.cancelled() => break,
+            publish = rx.recv() => match publish { Some(p) => p, None => break },
+        };
+        if handle(&app, &publish).await {
+            let _ = client.ack(&publish).await;
+        }
+    }
+    let _ = driver.await;
+}
+
+fn reject_reason(error: &ContractError) -> &'static str {
+    match error {
+        ContractError::Topic(_) | ContractError::GatewayId(_) => "topic",
+        ContractError::Json { .. } => "json",
+        ContractError::Version(_) => "version",
+        ContractError::GatewayMismatch { .. } => "gateway_mismatch",
+        ContractError::ZeroSequence | ContractError::NonFinite(_) | ContractError::Empty => "invalid",
+    }
+}
+
+/// Stores one message; `true` when it may be acknowledged (stored, duplicate
+/// or refused as invalid), `false` when the store failed and the broker
+/// should deliver it again.
+pub async fn handle(app: &App, publish: &Publish) -> bool {
+    let message = match riser_contract::decode(&publish.topic, &publish.payload) {
+        Ok(m) => m,
+        Err(error) => {
+            app.metrics.reject(reject_reason(&error));
+            tracing::warn!(topic = %publish.topic, error = %error, bytes = publish.payload.len(), "message refused");
+            return true;
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    match app.store.ingest(&message, now).await {
+        Ok(Outcome::Duplicate) => {
+            app.metrics.messages_duplicate.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Ok(Outcome::Stored) => {
+            app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
+            if let Message::Telemetry(t) = &message {
+                app.metrics.readings_stored.fetch_add(t.readings.len() as u64, Ordering::Relaxed);
+            }
+            if let Err(error) = judge(app, Some(message.gateway()), now).await {
+                tracing::error!(gateway_id = %message.gateway(), error = %error, "cannot judge buildings");
+            }
+            true
+        }
+        Err(error) => {
+            app.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(gateway_id = %message.gateway(), error = %error, "cannot store message; not acknowledged");
+            false
+        }
+    }
+}

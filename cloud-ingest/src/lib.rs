@@ -1,0 +1,182 @@
+//! Riser cloud-ingest: consumes gateway messages from the broker, stores
+//! them, judges every building's fire water against the fire code and
+//! serves the API and dashboard.
+//!
+//! Data path: [`consume`] → [`store`] (dedupe, history) → [`rules`]
+//! (verdicts) → [`api`].
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod consume;
+pub mod metrics;
+pub mod registry;
+pub mod rules;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::Config;
+pub use registry::Registry;
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Shared state of the running service.
+pub struct App {
+    pub registry: Registry,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub rules: rules::Settings,
+}
+
+/// Re-judges the buildings of `gateway` (all buildings if `None`) and saves
+/// the verdicts.
+pub async fn judge(app: &App, gateway: Option<&str>, now: OffsetDateTime) -> Result<(), StoreError> {
+    let buildings: Vec<_> = match gateway {
+        Some(g) => app.registry.by_gateway(g).collect(),
+        None => app.registry.buildings().iter().collect(),
+    };
+    let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, Option<bool>)> = HashMap::new();
+    for building in buildings {
+        let gw = building.gateway.as_str();
+        if !cache.contains_key(gw) {
+            let points = app
+                .store
+                .latest(gw)
+                .await?
+                .into_iter()
+                .map(|l| (l.point, l.value))
+                .collect();
+            let online = app.store.gateway_online(gw).await?;
+            cache.insert(gw, (points, online));
+        }
+        let (points, online) = &cache[gw];
+        let verdict = rules::evaluate(building, points, *online, now, &app.rules);
+        app.store.save_verdict(&building.id, &verdict, now).await?;
+    }
+    Ok(())
+}
+
+/// A running cloud-ingest.
+pub struct Ingest {
+    pub app: Arc<App>,
+    /// Where the API listens (the port is resolved if 0 was configured).
+    pub http_addr: SocketAddr,
+    /// The broker this node consumes from.
+    pub broker_addr: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Ingest {
+    /// Opens the store, starts the embedded broker if no broker is
+    /// configured, the consumer, the periodic judge and the HTTP server.
+    pub async fn start(config: Config, registry: Registry, shutdown: CancellationToken) -> Result<Self, IngestError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| IngestError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let store = Store::open(&config.data_dir.join("ingest.db")).await?;
+        let app = Arc::new(App {
+            registry,
+            store,
+            metrics: Metrics::default(),
+            rules: rules::Settings {
+                point_stale_after: time::Duration::seconds(config.rules.point_stale_after_secs as i64),
+            },
+        });
+        judge(&app, None, OffsetDateTime::now_utc()).await?;
+
+        let (host, port) = match &config.mqtt.broker {
+            Some(broker) => {
+                let (h, p) = broker.rsplit_once(':').unwrap_or((broker, "1883"));
+                (h.to_owned(), p.parse().unwrap_or(1883))
+            }
+            None => {
+                broker::start(config.mqtt.embedded_listen);
+                let l = config.mqtt.embedded_listen;
+                (l.ip().to_string(), l.port())
+            }
+        };
+        let broker_addr = format!("{host}:{port}");
+        let connection = consume::Connection {
+            host,
+            port,
+            client_id: config.mqtt.client_id.clone(),
+            credentials: config.mqtt.username.clone().zip(config.mqtt.password.clone()),
+        };
+        let mut tasks = vec![tokio::spawn(consume::run(app.clone(), connection, shutdown.clone()))];
+
+        let periodic = app.clone();
+        let every = Duration::from_secs(config.rules.evaluate_every_secs);
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                if let Err(error) = judge(&periodic, None, OffsetDateTime::now_utc()).await {
+                    tracing::error!(error = %error, "periodic judging failed");
+                }
+            }
+        }));
+
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|source| IngestError::Listen {
+                addr: config.http.listen,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| IngestError::Listen {
+            addr: config.http.listen,
+            source,
+        })?;
+        let router = api::router(app.clone());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(error) = serve.await {
+                tracing::error!(error = %error, "HTTP server failed");
+            }
+        }));
+        tracing::info!(http = %http_addr, broker = %broker_addr, buildings = app.registry.buildings().len(), "cloud-ingest started");
+        Ok(Self {
+            app,
+            http_addr,
+            broker_addr,
+            tasks,
+        })
+    }
+
+    /// Waits for every task after shutdown.
+    pub async fn join(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.app.store.close().await;
+    }
+}

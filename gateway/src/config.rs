@@ -1,0 +1,315 @@
+//! Gateway configuration: built-in defaults, then a TOML file, then
+//! `RISER_GATEWAY_*` environment variables (`__` separates nested keys, e.g.
+//! `RISER_GATEWAY_MQTT__HOST=broker.example`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix for overrides.
+pub const ENV_PREFIX: &str = "RISER_GATEWAY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load gateway config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid gateway config: {0}")]
+    Invalid(String),
+}
+
+/// One gateway: its identity, where it keeps its buffer, its uplink and the
+/// devices it polls.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Gateway id: 1-64 characters of `[A-Za-z0-9_-]`. It is the MQTT client id
+    /// and the topic prefix `riser/v1/{id}/`.
+    pub id: String,
+    /// Directory for the outbox database (`outbox.db`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Time between two poll cycles, in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// The MQTT uplink.
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Field devices polled every cycle.
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// MQTT broker connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    #[serde(default = "default_mqtt_host")]
+    pub host: String,
+    /// Broker TCP port.
+    #[serde(default = "default_mqtt_port")]
+    pub port: u16,
+    /// User name, if the broker requires one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password, if the broker requires one.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// MQTT keep-alive, seconds; the broker publishes the last-will after 1.5 × this.
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Messages sent but not yet acknowledged (PUBACK) at most.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: u16,
+    /// Wait before reconnecting after the connection is lost, milliseconds.
+    #[serde(default = "default_reconnect_delay_ms")]
+    pub reconnect_delay_ms: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: default_mqtt_host(),
+            port: default_mqtt_port(),
+            username: None,
+            password: None,
+            keep_alive_secs: default_keep_alive_secs(),
+            max_inflight: default_max_inflight(),
+            reconnect_delay_ms: default_reconnect_delay_ms(),
+        }
+    }
+}
+
+/// A Modbus TCP device (or a serial device server with several unit ids).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Device name; the first part of every point name (`{device}.{point}`).
+    pub name: String,
+    /// `host:port` of the Modbus TCP server.
+    pub address: String,
+    /// Modbus unit id (slave address).
+    #[serde(default = "default_unit")]
+    pub unit: u8,
+    /// Per-request timeout, milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The points read from this device.
+    pub points: Vec<PointConfig>,
+}
+
+/// Which Modbus register table a point lives in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    /// Holding registers, function code 03.
+    #[default]
+    Holding,
+    /// Input registers, function code 04.
+    Input,
+}
+
+/// How a register's 16 bits are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    #[default]
+    U16,
+    I16,
+}
+
+/// One value read from a device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointConfig {
+    /// Point name within the device, e.g. `level`.
+    pub name: String,
+    /// Register address (0-based, as on the wire).
+    pub register: u16,
+    /// Register table.
+    #[serde(default)]
+    pub table: Table,
+    /// How the register is interpreted.
+    #[serde(default)]
+    pub data_type: DataType,
+    /// Read one bit (0-15) of the register as 0/1 instead of the whole value.
+    #[serde(default)]
+    pub bit: Option<u8>,
+    /// Register holding the number of decimals (0-3) of this value, as on
+    /// common RS-485 level and pressure transmitters: value = raw / 10^decimals.
+    #[serde(default)]
+    pub decimals_register: Option<u16>,
+    /// Multiplier applied last (after decimals).
+    #[serde(default = "default_scale")]
+    pub scale: f64,
+    /// Engineering unit reported with the value, e.g. `m` or `MPa`.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Send an event (priority stream) whenever this value changes; for
+    /// alarm and fault states.
+    #[serde(default)]
+    pub event: bool,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/riser")
+}
+fn default_poll_interval_ms() -> u64 {
+    5_000
+}
+fn default_mqtt_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_mqtt_port() -> u16 {
+    1883
+}
+fn default_keep_alive_secs() -> u64 {
+    30
+}
+fn default_max_inflight() -> u16 {
+    32
+}
+fn default_reconnect_delay_ms() -> u64 {
+    1_000
+}
+fn default_unit() -> u8 {
+    1
+}
+fn default_timeout_ms() -> u64 {
+    1_000
+}
+fn default_scale() -> f64 {
+    1.0
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if given), then the environment, and
+    /// validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let config: Config = builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: identity, names, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if let Err(e) = riser_contract::validate_gateway_id(&self.id) {
+            return invalid(format!("key `id`: {e}"));
+        }
+        if self.poll_interval_ms < 100 {
+            return invalid("key `poll_interval_ms`: must be at least 100".into());
+        }
+        if self.mqtt.max_inflight < 2 {
+            return invalid("key `mqtt.max_inflight`: must be at least 2".into());
+        }
+        let mut devices = HashSet::new();
+        for (i, device) in self.devices.iter().enumerate() {
+            let at = format!("devices[{i}] (`{}`)", device.name);
+            if device.name.is_empty() || device.name.contains(['.', '/', '+', '#']) {
+                return invalid(format!("{at}: name must be non-empty without . / + #"));
+            }
+            if !devices.insert(&device.name) {
+                return invalid(format!("{at}: duplicate device name"));
+            }
+            if !device.address.contains(':') {
+                return invalid(format!("{at}: address must be host:port"));
+            }
+            if device.timeout_ms == 0 {
+                return invalid(format!("{at}: timeout_ms must be positive"));
+            }
+            let mut points = HashSet::new();
+            for point in &device.points {
+                if point.name.is_empty() || point.name.contains(['/', '+', '#']) {
+                    return invalid(format!("{at}: point name `{}` is invalid", point.name));
+                }
+                if !points.insert(&point.name) {
+                    return invalid(format!("{at}: duplicate point `{}`", point.name));
+                }
+                if point.bit.is_some_and(|b| b > 15) {
+                    return invalid(format!("{at}: point `{}`: bit must be 0-15", point.name));
+                }
+                if !point.scale.is_finite() || point.scale == 0.0 {
+                    return invalid(format!(
+                        "{at}: point `{}`: scale must be a non-zero number",
+                        point.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            r#"
+            id = "gw-LP-001"
+            poll_interval_ms = 2000
+            [mqtt]
+            port = 11883
+            [[devices]]
+            name = "tank"
+            address = "127.0.0.1:502"
+            [[devices.points]]
+            name = "level"
+            register = 4
+            data_type = "i16"
+            decimals_register = 3
+            unit = "m"
+            "#,
+        );
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.poll_interval_ms, 2000);
+        assert_eq!(config.mqtt.port, 11883);
+        assert_eq!(config.mqtt.host, "127.0.0.1");
+        assert_eq!(config.devices[0].unit, 1);
+        assert_eq!(config.devices[0].points[0].data_type, DataType::I16);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "id = \"gw-1\"\npoll_intervall_ms = 5\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("poll_intervall_ms"), "{err}");
+    }
+
+    #[test]
+    fn invalid_gateway_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "id = \"gw/1\"\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("key `id`"), "{err}");
+    }
+}

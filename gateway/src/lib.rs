@@ -1,0 +1,67 @@
+//! Riser gateway: polls fire-water field devices over Modbus, writes every
+//! reading to an on-disk outbox, and forwards it over MQTT.
+//!
+//! Data path: [`modbus`] (acquire) → [`acquire`] (events) → [`outbox`] →
+//! [`uplink`] → broker.
+
+pub mod acquire;
+pub mod config;
+pub mod modbus;
+pub mod outbox;
+pub mod uplink;
+
+pub use config::Config;
+pub use outbox::Outbox;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Outbox(#[from] outbox::OutboxError),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub outbox: Outbox,
+    acquire: JoinHandle<()>,
+    uplink: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Opens the outbox and starts acquisition and uplink; both stop when
+    /// `shutdown` is cancelled.
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Self, GatewayError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| GatewayError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let outbox = Outbox::open(&config.data_dir.join("outbox.db")).await?;
+        tracing::info!(gateway_id = %config.id, devices = config.devices.len(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port), "gateway started");
+        let uplink = tokio::spawn(uplink::run(
+            config.id.clone(),
+            config.mqtt.clone(),
+            outbox.clone(),
+            shutdown.clone(),
+        ));
+        let acquire = tokio::spawn(acquire::run(config, outbox.clone(), shutdown));
+        Ok(Self {
+            outbox,
+            acquire,
+            uplink,
+        })
+    }
+
+    /// Waits for both tasks to finish after shutdown.
+    pub async fn join(self) {
+        let _ = self.acquire.await;
+        let _ = self.uplink.await;
+        self.outbox.close().await;
+    }
+}
