@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-/// Starts rumqttd on `listen` (MQTT 3.1.1) on its own threads. rumqttd has
-/// no stop API: the broker lives until the process ends.
-pub fn start(listen: SocketAddr) {
+/// Starts rumqttd on `listen` (MQTT 3.1.1) on its own threads and waits
+/// (up to 10 s) until it accepts connections. rumqttd has no stop API: the
+/// broker lives until the process ends.
+pub async fn start(listen: SocketAddr) -> std::io::Result<()> {
     let server = ServerSettings {
         name: "v4".into(),
         listen,
@@ -50,5 +51,14 @@ pub fn start(listen: SocketAddr) {
             }
         })
         .expect("spawning a thread");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match tokio::net::TcpStream::connect(listen).await {
+            Ok(_) => break,
+            Err(error) if tokio::time::Instant::now() > deadline => return Err(error),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
     tracing::info!(listen = %listen, "embedded MQTT broker started");
+    Ok(())
 }

@@ -144,12 +144,16 @@ impl Config {
             .build()?
             .try_deserialize()?;
         if config.rules.evaluate_every_secs == 0 {
-            return Err(ConfigError::Invalid("key `rules.evaluate_every_secs`: must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "key `rules.evaluate_every_secs`: must be positive".into(),
+            ));
         }
         if let Some(broker) = &config.mqtt.broker
             && !broker.contains(':')
         {
-            return Err(ConfigError::Invalid(format!("key `mqtt.broker`: `{broker}` is not host:port")));
+            return Err(ConfigError::Invalid(format!(
+                "key `mqtt.broker`: `{broker}` is not host:port"
+            )));
         }
         Ok(config)
     }
@@ -177,5 +181,15 @@ mod tests {
         std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:1\"\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("registry"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_in_deploy_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/ingest.toml");
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(
+            config.registry,
+            PathBuf::from("data/buildings-liangping.csv")
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use riser_contract::{ContractError, Message, Stream};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -34,45 +34,17 @@ pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationTo
     if let Some((user, pass)) = &connection.credentials {
         options.set_credentials(user, pass);
     }
-    let (client, mut eventloop) = AsyncClient::new(options, 256);
+    let (client, eventloop) = AsyncClient::new(options, 256);
     let (tx, mut rx) = mpsc::channel::<Publish>(256);
 
-    let metrics = app.clone();
-    let subscriber = client.clone();
-    let driver_shutdown = shutdown.clone();
-    let driver = tokio::spawn(async move {
-        loop {
-            let event = tokio::select! {
-                () = driver_shutdown.cancelled() => return,
-                event = eventloop.poll() => event,
-            };
-            match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    metrics.metrics.mqtt_connected.store(true, Ordering::Relaxed);
-                    tracing::info!(broker = %format!("{}:{}", connection.host, connection.port), "ingest connected to broker");
-                    for stream in [Stream::Status, Stream::Events, Stream::Telemetry] {
-                        if let Err(e) = subscriber.try_subscribe(riser_contract::filter(stream), QoS::AtLeastOnce) {
-                            tracing::error!(error = %e, "cannot subscribe");
-                        }
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    if tx.send(publish).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    metrics.metrics.mqtt_connected.store(false, Ordering::Relaxed);
-                    tracing::warn!(error = %error, "broker connection lost; reconnecting");
-                    tokio::select! {
-                        () = driver_shutdown.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        }
-    });
+    let driver = tokio::spawn(drive(
+        app.clone(),
+        client.clone(),
+        eventloop,
+        tx,
+        connection,
+        shutdown.clone(),
+    ));
 
     loop {
         let publish = tokio::select! {
@@ -86,13 +58,67 @@ pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationTo
     let _ = driver.await;
 }
 
+/// Drives the connection: subscribes on every CONNACK, forwards publishes,
+/// reconnects (every second) after a loss. Logs a loss once, not every retry.
+async fn drive(
+    app: Arc<App>,
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    tx: mpsc::Sender<Publish>,
+    connection: Connection,
+    shutdown: CancellationToken,
+) {
+    let broker = format!("{}:{}", connection.host, connection.port);
+    let mut failures = 0u32;
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                failures = 0;
+                app.metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                tracing::info!(broker = %broker, "ingest connected to broker");
+                for stream in [Stream::Status, Stream::Events, Stream::Telemetry] {
+                    let filter = riser_contract::filter(stream);
+                    if let Err(e) = client.try_subscribe(filter, QoS::AtLeastOnce) {
+                        tracing::error!(error = %e, "cannot subscribe");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if tx.send(publish).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                app.metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                if failures == 0 {
+                    tracing::warn!(broker = %broker, error = %error, "broker connection lost; reconnecting");
+                } else {
+                    tracing::debug!(broker = %broker, error = %error, attempt = failures, "broker still unreachable");
+                }
+                failures += 1;
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
 fn reject_reason(error: &ContractError) -> &'static str {
     match error {
         ContractError::Topic(_) | ContractError::GatewayId(_) => "topic",
         ContractError::Json { .. } => "json",
         ContractError::Version(_) => "version",
         ContractError::GatewayMismatch { .. } => "gateway_mismatch",
-        ContractError::ZeroSequence | ContractError::NonFinite(_) | ContractError::Empty => "invalid",
+        ContractError::ZeroSequence | ContractError::NonFinite(_) | ContractError::Empty => {
+            "invalid"
+        }
     }
 }
 
@@ -111,13 +137,17 @@ pub async fn handle(app: &App, publish: &Publish) -> bool {
     let now = OffsetDateTime::now_utc();
     match app.store.ingest(&message, now).await {
         Ok(Outcome::Duplicate) => {
-            app.metrics.messages_duplicate.fetch_add(1, Ordering::Relaxed);
+            app.metrics
+                .messages_duplicate
+                .fetch_add(1, Ordering::Relaxed);
             true
         }
         Ok(Outcome::Stored) => {
             app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
             if let Message::Telemetry(t) = &message {
-                app.metrics.readings_stored.fetch_add(t.readings.len() as u64, Ordering::Relaxed);
+                app.metrics
+                    .readings_stored
+                    .fetch_add(t.readings.len() as u64, Ordering::Relaxed);
             }
             if let Err(error) = judge(app, Some(message.gateway()), now).await {
                 tracing::error!(gateway_id = %message.gateway(), error = %error, "cannot judge buildings");

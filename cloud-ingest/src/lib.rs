@@ -37,6 +37,11 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("embedded MQTT broker does not accept connections on {addr}: {source}")]
+    Broker {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -54,12 +59,17 @@ pub struct App {
 
 /// Re-judges the buildings of `gateway` (all buildings if `None`) and saves
 /// the verdicts.
-pub async fn judge(app: &App, gateway: Option<&str>, now: OffsetDateTime) -> Result<(), StoreError> {
+pub async fn judge(
+    app: &App,
+    gateway: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     let buildings: Vec<_> = match gateway {
         Some(g) => app.registry.by_gateway(g).collect(),
         None => app.registry.buildings().iter().collect(),
     };
-    let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, Option<bool>)> = HashMap::new();
+    let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, Option<bool>)> =
+        HashMap::new();
     for building in buildings {
         let gw = building.gateway.as_str();
         if !cache.contains_key(gw) {
@@ -93,7 +103,11 @@ pub struct Ingest {
 impl Ingest {
     /// Opens the store, starts the embedded broker if no broker is
     /// configured, the consumer, the periodic judge and the HTTP server.
-    pub async fn start(config: Config, registry: Registry, shutdown: CancellationToken) -> Result<Self, IngestError> {
+    pub async fn start(
+        config: Config,
+        registry: Registry,
+        shutdown: CancellationToken,
+    ) -> Result<Self, IngestError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| IngestError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -104,7 +118,9 @@ impl Ingest {
             store,
             metrics: Metrics::default(),
             rules: rules::Settings {
-                point_stale_after: time::Duration::seconds(config.rules.point_stale_after_secs as i64),
+                point_stale_after: time::Duration::seconds(
+                    config.rules.point_stale_after_secs as i64,
+                ),
             },
         });
         judge(&app, None, OffsetDateTime::now_utc()).await?;
@@ -115,7 +131,12 @@ impl Ingest {
                 (h.to_owned(), p.parse().unwrap_or(1883))
             }
             None => {
-                broker::start(config.mqtt.embedded_listen);
+                broker::start(config.mqtt.embedded_listen)
+                    .await
+                    .map_err(|source| IngestError::Broker {
+                        addr: config.mqtt.embedded_listen,
+                        source,
+                    })?;
                 let l = config.mqtt.embedded_listen;
                 (l.ip().to_string(), l.port())
             }
@@ -125,9 +146,17 @@ impl Ingest {
             host,
             port,
             client_id: config.mqtt.client_id.clone(),
-            credentials: config.mqtt.username.clone().zip(config.mqtt.password.clone()),
+            credentials: config
+                .mqtt
+                .username
+                .clone()
+                .zip(config.mqtt.password.clone()),
         };
-        let mut tasks = vec![tokio::spawn(consume::run(app.clone(), connection, shutdown.clone()))];
+        let mut tasks = vec![tokio::spawn(consume::run(
+            app.clone(),
+            connection,
+            shutdown.clone(),
+        ))];
 
         let periodic = app.clone();
         let every = Duration::from_secs(config.rules.evaluate_every_secs);
@@ -151,14 +180,17 @@ impl Ingest {
                 addr: config.http.listen,
                 source,
             })?;
-        let http_addr = listener.local_addr().map_err(|source| IngestError::Listen {
-            addr: config.http.listen,
-            source,
-        })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| IngestError::Listen {
+                addr: config.http.listen,
+                source,
+            })?;
         let router = api::router(app.clone());
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+            let serve =
+                axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
             if let Err(error) = serve.await {
                 tracing::error!(error = %error, "HTTP server failed");
             }

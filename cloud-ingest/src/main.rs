@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rumqttd=warn".into()),
+                .unwrap_or_else(|_| "info,rumqttd=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -39,8 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let ingest = Ingest::start(config, registry, shutdown.clone()).await?;
     println!("Riser dashboard: http://{}/", ingest.http_addr);
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    stop_signal().await?;
     shutdown.cancel();
     ingest.join().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! { r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"), _ = term.recv() => Ok(()) }
 }

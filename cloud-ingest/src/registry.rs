@@ -142,7 +142,10 @@ struct CsvRow {
 }
 
 fn yes(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1" | "是")
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "yes" | "true" | "1" | "是"
+    )
 }
 
 impl Registry {
@@ -150,19 +153,26 @@ impl Registry {
         let mut by_id = HashMap::new();
         for (i, b) in buildings.iter().enumerate() {
             if by_id.insert(b.id.clone(), i).is_some() {
-                return Err(RegistryError::Invalid(format!("duplicate building id `{}`", b.id)));
+                return Err(RegistryError::Invalid(format!(
+                    "duplicate building id `{}`",
+                    b.id
+                )));
             }
             riser_contract::validate_gateway_id(&b.gateway)
                 .map_err(|e| RegistryError::Invalid(format!("building `{}`: {e}", b.id)))?;
             let t = &b.tank;
-            if !(t.area_m2 > 0.0 && t.height_m > 0.0 && (0.0..t.height_m).contains(&t.dead_level_m)) {
+            if !(t.area_m2 > 0.0 && t.height_m > 0.0 && (0.0..t.height_m).contains(&t.dead_level_m))
+            {
                 return Err(RegistryError::Invalid(format!(
                     "building `{}`: tank geometry must have area > 0 and 0 <= dead level < height",
                     b.id
                 )));
             }
-            if !(b.height_m > 0.0) {
-                return Err(RegistryError::Invalid(format!("building `{}`: height must be > 0", b.id)));
+            if b.height_m.is_nan() || b.height_m <= 0.0 {
+                return Err(RegistryError::Invalid(format!(
+                    "building `{}`: height must be > 0",
+                    b.id
+                )));
             }
         }
         Ok(Self { buildings, by_id })
@@ -254,7 +264,9 @@ mod tests {
     #[test]
     fn a_bad_row_is_named_by_its_line() {
         let header = "id,name,district,town,community,compound,use,commercial_floor_over_1000m2,height_m,storeys,tank_area_m2,tank_height_m,tank_dead_level_m\n";
-        let text = format!("{header}A,a,d,t,c,x,residential,no,30,10,8,2,0.2\nB,b,d,t,c,x,residential,no,tall,10,8,2,0.2\n");
+        let text = format!(
+            "{header}A,a,d,t,c,x,residential,no,30,10,8,2,0.2\nB,b,d,t,c,x,residential,no,tall,10,8,2,0.2\n"
+        );
         let err = parse_csv(&text).unwrap_err();
         assert!(err.starts_with("line 3:"), "{err}");
     }

@@ -353,7 +353,10 @@ mod tests {
     fn payload_from_another_gateway_is_refused() {
         let payload = encode(&telemetry("gw-LP-002"));
         let err = decode("riser/v1/gw-LP-001/telemetry", &payload).unwrap_err();
-        assert!(matches!(err, ContractError::GatewayMismatch { .. }), "{err}");
+        assert!(
+            matches!(err, ContractError::GatewayMismatch { .. }),
+            "{err}"
+        );
     }
 
     #[test]

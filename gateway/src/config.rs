@@ -65,6 +65,10 @@ pub struct MqttConfig {
     /// Wait before reconnecting after the connection is lost, milliseconds.
     #[serde(default = "default_reconnect_delay_ms")]
     pub reconnect_delay_ms: u64,
+    /// Longest wait between reconnection attempts while the broker stays
+    /// away (the wait doubles from `reconnect_delay_ms`), milliseconds.
+    #[serde(default = "default_reconnect_max_delay_ms")]
+    pub reconnect_max_delay_ms: u64,
 }
 
 impl Default for MqttConfig {
@@ -77,6 +81,7 @@ impl Default for MqttConfig {
             keep_alive_secs: default_keep_alive_secs(),
             max_inflight: default_max_inflight(),
             reconnect_delay_ms: default_reconnect_delay_ms(),
+            reconnect_max_delay_ms: default_reconnect_max_delay_ms(),
         }
     }
 }
@@ -172,6 +177,9 @@ fn default_max_inflight() -> u16 {
 }
 fn default_reconnect_delay_ms() -> u64 {
     1_000
+}
+fn default_reconnect_max_delay_ms() -> u64 {
+    10_000
 }
 fn default_unit() -> u8 {
     1
@@ -311,5 +319,18 @@ mod tests {
         let path = write(&dir, "id = \"gw/1\"\n");
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("key `id`"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_in_deploy_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/gateway.toml");
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.devices.len(), 4);
+        assert!(
+            config.devices[2]
+                .points
+                .iter()
+                .any(|p| p.name == "fire_fault" && p.event)
+        );
     }
 }

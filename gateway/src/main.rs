@@ -52,12 +52,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Run => {
             let shutdown = CancellationToken::new();
             let gateway = Gateway::start(config, shutdown.clone()).await?;
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
+            stop_signal().await?;
             shutdown.cancel();
             gateway.join().await;
             Ok(())
         }
     }
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! { r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"), _ = term.recv() => Ok(()) }
 }

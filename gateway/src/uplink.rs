@@ -27,27 +27,43 @@ pub enum UplinkError {
     Outbox(#[from] OutboxError),
 }
 
-/// Runs until `shutdown`, reconnecting as needed.
+/// Runs until `shutdown`, reconnecting as needed: the wait doubles from
+/// `reconnect_delay_ms` up to `reconnect_max_delay_ms` while the broker
+/// stays away, and starts over once a session was established.
 pub async fn run(
     gateway_id: String,
     config: MqttConfig,
     outbox: Outbox,
     shutdown: CancellationToken,
 ) {
-    let delay = Duration::from_millis(config.reconnect_delay_ms);
+    let first_delay = Duration::from_millis(config.reconnect_delay_ms);
+    let max_delay = Duration::from_millis(config.reconnect_max_delay_ms).max(first_delay);
+    let mut delay = first_delay;
+    let mut failures = 0u32;
     loop {
         let (client, eventloop) = AsyncClient::new(options(&gateway_id, &config), 256);
         let mut session = Session::new(&gateway_id, &config, client, eventloop, &outbox);
-        match session.run(&shutdown).await {
+        let result = session.run(&shutdown).await;
+        if session.connected {
+            delay = first_delay;
+            failures = 0;
+        }
+        match result {
             Ok(()) => return,
+            Err(error) if failures == 0 => {
+                let depth = outbox.depth().await.unwrap_or(0);
+                tracing::warn!(gateway_id = %gateway_id, error = %error, outbox_depth = depth, "uplink lost; buffering and reconnecting");
+            }
             Err(error) => {
-                tracing::warn!(gateway_id = %gateway_id, error = %error, "uplink lost; buffering and reconnecting");
+                tracing::debug!(gateway_id = %gateway_id, error = %error, attempt = failures, "uplink still down");
             }
         }
+        failures += 1;
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
+        delay = (delay * 2).min(max_delay);
     }
 }
 
@@ -93,6 +109,8 @@ struct Session<'a> {
     in_flight: HashSet<i64>,
     by_packet_id: HashMap<u16, i64>,
     maybe_more: bool,
+    /// Whether the broker accepted this session (CONNACK).
+    connected: bool,
 }
 
 impl<'a> Session<'a> {
@@ -114,6 +132,7 @@ impl<'a> Session<'a> {
             in_flight: HashSet::new(),
             by_packet_id: HashMap::new(),
             maybe_more: true,
+            connected: false,
         }
     }
 
@@ -121,6 +140,7 @@ impl<'a> Session<'a> {
         if !self.connect(shutdown).await? {
             return Ok(());
         }
+        self.connected = true;
         self.client
             .publish(
                 riser_contract::topic(self.gateway_id, Stream::Status),
@@ -130,7 +150,8 @@ impl<'a> Session<'a> {
             )
             .await?;
         self.queued.push_back(None);
-        tracing::info!(gateway_id = %self.gateway_id, "uplink connected");
+        let depth = self.outbox.depth().await?;
+        tracing::info!(gateway_id = %self.gateway_id, outbox_depth = depth, "uplink connected");
         loop {
             self.fill().await?;
             let room = self.in_flight.len() < self.max_inflight;

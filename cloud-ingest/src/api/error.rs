@@ -21,7 +21,10 @@ impl IntoResponse for ApiError {
             ApiError::Store(error) => {
                 // Internals go to the log, not to the client.
                 tracing::error!(error = %error, "API request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
             }
         };
         (status, Json(json!({ "error": message }))).into_response()

@@ -142,7 +142,10 @@ async fn get_building(
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Json<BuildingDetail>, ApiError> {
-    let b = app.registry.get(&id).ok_or(ApiError::NotFound("building"))?;
+    let b = app
+        .registry
+        .get(&id)
+        .ok_or(ApiError::NotFound("building"))?;
     let verdicts = app.store.verdicts().await?;
     let points = app
         .store
@@ -169,7 +172,11 @@ async fn get_building(
         gateway: b.gateway.clone(),
         requirements: Requirements {
             tank_volume_m3: rules::required_tank_volume_m3(class, b.height_m),
-            static_pressure_mpa: rules::required_static_pressure_mpa(class, b.height_m, b.jockey_pump),
+            static_pressure_mpa: rules::required_static_pressure_mpa(
+                class,
+                b.height_m,
+                b.jockey_pump,
+            ),
         },
         points,
     }))
@@ -184,25 +191,40 @@ struct Health {
 
 async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let database = app.store.ping().await.is_ok();
-    let mqtt_connected = app.metrics.mqtt_connected.load(std::sync::atomic::Ordering::Relaxed);
+    let mqtt_connected = app
+        .metrics
+        .mqtt_connected
+        .load(std::sync::atomic::Ordering::Relaxed);
     let code = if database {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
     let status = if database { "ok" } else { "degraded" };
-    (code, Json(Health { status, database, mqtt_connected }))
+    (
+        code,
+        Json(Health {
+            status,
+            database,
+            mqtt_connected,
+        }),
+    )
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
     let verdicts = app.store.verdicts().await?;
-    let statuses: Vec<(&str, usize)> = [Status::Failing, Status::Warning, Status::Unknown, Status::Ok]
-        .into_iter()
-        .map(|s| {
-            let stored = verdicts.values().filter(|v| v.status == s).count();
-            (s.as_str(), stored)
-        })
-        .collect();
+    let statuses: Vec<(&str, usize)> = [
+        Status::Failing,
+        Status::Warning,
+        Status::Unknown,
+        Status::Ok,
+    ]
+    .into_iter()
+    .map(|s| {
+        let stored = verdicts.values().filter(|v| v.status == s).count();
+        (s.as_str(), stored)
+    })
+    .collect();
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(&statuses),

@@ -32,8 +32,13 @@ async fn get_json(app: &Arc<App>, uri: &str) -> (StatusCode, serde_json::Value) 
         .await
         .unwrap();
     let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 async fn report(app: &Arc<App>, level: f64, pressure: f64) {
@@ -50,7 +55,10 @@ async fn report(app: &Arc<App>, level: f64, pressure: f64) {
         v: VERSION,
         gateway: "gw-B2".into(),
         seq: 1,
-        readings: vec![reading("tank.level", level), reading("riser.pressure", pressure)],
+        readings: vec![
+            reading("tank.level", level),
+            reading("riser.pressure", pressure),
+        ],
     });
     app.store.ingest(&m, now).await.unwrap();
     crate::judge(app, Some("gw-B2"), now).await.unwrap();
@@ -74,7 +82,12 @@ async fn failing_buildings_come_first_with_reasons_citing_the_clause() {
     assert_eq!(body[1]["status"], "unknown", "B1 never reported");
 
     let (_, en) = get_json(&app, "/api/buildings?lang=en").await;
-    assert!(en[0]["reasons"][0]["message"].as_str().unwrap().contains("rooftop fire tank"));
+    assert!(
+        en[0]["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rooftop fire tank")
+    );
 }
 
 #[tokio::test]
@@ -109,7 +122,19 @@ async fn metrics_are_prometheus_text() {
         .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let text = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
-    assert!(text.contains("# TYPE riser_ingest_messages_stored_total counter"), "{text}");
-    assert!(text.contains("riser_buildings{status=\"failing\"} 1"), "{text}");
+    let text = String::from_utf8(
+        axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("# TYPE riser_ingest_messages_stored_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("riser_buildings{status=\"failing\"} 1"),
+        "{text}"
+    );
 }

@@ -92,13 +92,34 @@ mod tests {
 
     #[test]
     fn classes_follow_gb_50016_heights() {
-        assert_eq!(BuildingClass::derive(Use::Residential, 54.0, false), ResidentialHighRiseII);
-        assert_eq!(BuildingClass::derive(Use::Residential, 54.1, false), ResidentialHighRiseI);
-        assert_eq!(BuildingClass::derive(Use::Residential, 27.0, false), ResidentialMultiStorey);
-        assert_eq!(BuildingClass::derive(Use::Public, 30.0, true), PublicHighRiseI);
-        assert_eq!(BuildingClass::derive(Use::Public, 30.0, false), PublicHighRiseII);
-        assert_eq!(BuildingClass::derive(Use::Public, 50.1, false), PublicHighRiseI);
-        assert_eq!(BuildingClass::derive(Use::Public, 24.0, true), PublicMultiStorey);
+        assert_eq!(
+            BuildingClass::derive(Use::Residential, 54.0, false),
+            ResidentialHighRiseII
+        );
+        assert_eq!(
+            BuildingClass::derive(Use::Residential, 54.1, false),
+            ResidentialHighRiseI
+        );
+        assert_eq!(
+            BuildingClass::derive(Use::Residential, 27.0, false),
+            ResidentialMultiStorey
+        );
+        assert_eq!(
+            BuildingClass::derive(Use::Public, 30.0, true),
+            PublicHighRiseI
+        );
+        assert_eq!(
+            BuildingClass::derive(Use::Public, 30.0, false),
+            PublicHighRiseII
+        );
+        assert_eq!(
+            BuildingClass::derive(Use::Public, 50.1, false),
+            PublicHighRiseI
+        );
+        assert_eq!(
+            BuildingClass::derive(Use::Public, 24.0, true),
+            PublicMultiStorey
+        );
     }
 
     #[test]
@@ -116,17 +137,39 @@ mod tests {
             (ResidentialMultiStorey, 18.0, None),
         ];
         for (class, height, expected) in cases {
-            assert_eq!(required_tank_volume_m3(class, height), expected, "{class:?} {height} m");
+            assert_eq!(
+                required_tank_volume_m3(class, height),
+                expected,
+                "{class:?} {height} m"
+            );
         }
     }
 
     #[test]
     fn static_pressures_follow_clause_5_2_2_class_by_class() {
-        assert_eq!(required_static_pressure_mpa(PublicHighRiseI, 80.0, false), 0.10);
-        assert_eq!(required_static_pressure_mpa(PublicHighRiseI, 120.0, false), 0.15);
-        assert_eq!(required_static_pressure_mpa(PublicHighRiseII, 40.0, false), 0.07);
-        assert_eq!(required_static_pressure_mpa(ResidentialHighRiseI, 90.0, false), 0.07);
-        assert_eq!(required_static_pressure_mpa(ResidentialMultiStorey, 20.0, false), 0.07);
-        assert_eq!(required_static_pressure_mpa(ResidentialHighRiseII, 40.0, true), 0.15);
+        assert_eq!(
+            required_static_pressure_mpa(PublicHighRiseI, 80.0, false),
+            0.10
+        );
+        assert_eq!(
+            required_static_pressure_mpa(PublicHighRiseI, 120.0, false),
+            0.15
+        );
+        assert_eq!(
+            required_static_pressure_mpa(PublicHighRiseII, 40.0, false),
+            0.07
+        );
+        assert_eq!(
+            required_static_pressure_mpa(ResidentialHighRiseI, 90.0, false),
+            0.07
+        );
+        assert_eq!(
+            required_static_pressure_mpa(ResidentialMultiStorey, 20.0, false),
+            0.07
+        );
+        assert_eq!(
+            required_static_pressure_mpa(ResidentialHighRiseII, 40.0, true),
+            0.15
+        );
     }
 }

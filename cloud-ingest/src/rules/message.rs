@@ -25,7 +25,10 @@ pub fn render(reason: &Reason, lang: Lang) -> String {
     let quality = reason.quality.map_or("?", |q| q.as_str());
     let since = reason
         .since
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
     match (lang, reason.code) {
         (Lang::Zh, Code::TankVolumeLow) => format!(
@@ -44,7 +47,9 @@ pub fn render(reason: &Reason, lang: Lang) -> String {
             format!("无法核实：测点 {point} 数据质量为 {quality}，请检查传感器和接线")
         }
         (Lang::En, Code::CannotVerify) => {
-            format!("cannot verify: point {point} reads with quality {quality}; check the sensor and wiring")
+            format!(
+                "cannot verify: point {point} reads with quality {quality}; check the sensor and wiring"
+            )
         }
         (Lang::Zh, Code::NoData) => format!("测点 {point} 尚无数据"),
         (Lang::En, Code::NoData) => format!("point {point} has not reported yet"),

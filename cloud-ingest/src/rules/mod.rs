@@ -40,9 +40,14 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Status::Failing, Status::Warning, Status::Unknown, Status::Ok]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            Status::Failing,
+            Status::Warning,
+            Status::Unknown,
+            Status::Ok,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 
@@ -89,7 +94,11 @@ pub struct Reason {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
     /// Time of the last reading, for `point_stale`.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub since: Option<OffsetDateTime>,
 }
 
@@ -181,7 +190,11 @@ pub fn evaluate(
         Err(r) => reasons.push(r),
     }
 
-    let status = reasons.iter().map(|r| r.code.status()).min().unwrap_or(Status::Ok);
+    let status = reasons
+        .iter()
+        .map(|r| r.code.status())
+        .min()
+        .unwrap_or(Status::Ok);
     Verdict { status, reasons }
 }
 

@@ -40,7 +40,10 @@ fn good(value: f64) -> PointValue {
 }
 
 fn points(level: PointValue, pressure: PointValue) -> HashMap<String, PointValue> {
-    HashMap::from([("tank.level".into(), level), ("riser.pressure".into(), pressure)])
+    HashMap::from([
+        ("tank.level".into(), level),
+        ("riser.pressure".into(), pressure),
+    ])
 }
 
 fn judge(b: &Building, level: PointValue, pressure: PointValue) -> Verdict {
@@ -66,7 +69,10 @@ fn tank_below_required_volume_fails_citing_5_2_1() {
     assert_eq!(r.clause.as_deref(), Some("GB 50974-2014 5.2.1"));
     assert_eq!(r.point.as_deref(), Some("tank.level"));
     let zh = render(r, Lang::Zh);
-    assert!(zh.contains("10.4 m³") && zh.contains("12 m³") && zh.contains("5.2.1"), "{zh}");
+    assert!(
+        zh.contains("10.4 m³") && zh.contains("12 m³") && zh.contains("5.2.1"),
+        "{zh}"
+    );
 }
 
 #[test]
@@ -130,7 +136,13 @@ fn failing_outranks_unknown_and_offline_gateway_is_unknown() {
     let v = evaluate(&building(), &missing_pressure, Some(true), NOW, &SETTINGS);
     assert_eq!(v.status, Status::Failing);
     assert_eq!(v.reasons.len(), 2);
-    let offline = evaluate(&building(), &points(good(0.5), good(0.0)), Some(false), NOW, &SETTINGS);
+    let offline = evaluate(
+        &building(),
+        &points(good(0.5), good(0.0)),
+        Some(false),
+        NOW,
+        &SETTINGS,
+    );
     assert_eq!(offline.status, Status::Unknown);
     assert_eq!(offline.reasons[0].code, Code::GatewayOffline);
 }

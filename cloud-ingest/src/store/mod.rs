@@ -86,7 +86,11 @@ impl Store {
 
     /// Stores one validated message in one transaction; a (gateway, stream,
     /// seq) seen before is a duplicate and changes nothing.
-    pub async fn ingest(&self, message: &Message, now: OffsetDateTime) -> Result<Outcome, StoreError> {
+    pub async fn ingest(
+        &self,
+        message: &Message,
+        now: OffsetDateTime,
+    ) -> Result<Outcome, StoreError> {
         let now_ms = to_ms(now);
         let gateway = message.gateway();
         let mut tx = self.pool.begin().await?;
@@ -157,7 +161,12 @@ impl Store {
                     )
                     .bind(gateway)
                     .bind(m.seq as i64)
-                    .bind(serde_json::to_string(&e.kind).unwrap_or_default().trim_matches('"').to_owned())
+                    .bind(
+                        serde_json::to_string(&e.kind)
+                            .unwrap_or_default()
+                            .trim_matches('"')
+                            .to_owned(),
+                    )
                     .bind(&e.point)
                     .bind(to_ms(e.ts))
                     .bind(e.value)
@@ -211,16 +220,24 @@ impl Store {
 
     /// `Some(online)` from the gateway's last status message, `None` if it never sent one.
     pub async fn gateway_online(&self, gateway: &str) -> Result<Option<bool>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT online FROM gateways WHERE id = ?1")
-            .bind(gateway)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT online FROM gateways WHERE id = ?1")
+                .bind(gateway)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Saves a building's verdict; `updated_at` moves only when the status or
     /// the reasons change.
-    pub async fn save_verdict(&self, building: &str, verdict: &Verdict, now: OffsetDateTime) -> Result<(), StoreError> {
-        let reasons = serde_json::to_string(&verdict.reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn save_verdict(
+        &self,
+        building: &str,
+        verdict: &Verdict,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let reasons = serde_json::to_string(&verdict.reasons)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO building_state (building_id, status, reasons, updated_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (building_id) DO UPDATE SET status = excluded.status,
@@ -238,9 +255,10 @@ impl Store {
 
     /// Every stored verdict by building id.
     pub async fn verdicts(&self) -> Result<HashMap<String, StoredVerdict>, StoreError> {
-        let rows = sqlx::query("SELECT building_id, status, reasons, updated_ms FROM building_state")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT building_id, status, reasons, updated_ms FROM building_state")
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|row| {
                 let status: String = row.get("status");
@@ -248,8 +266,10 @@ impl Store {
                 Ok((
                     row.get("building_id"),
                     StoredVerdict {
-                        status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(status.clone()))?,
-                        reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        status: Status::parse(&status)
+                            .ok_or_else(|| StoreError::Corrupt(status.clone()))?,
+                        reasons: serde_json::from_str(&reasons)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         updated_at: from_ms(row.get("updated_ms")),
                     },
                 ))
@@ -258,7 +278,11 @@ impl Store {
     }
 
     /// Sequence numbers received from `gateway` on `stream`, ascending.
-    pub async fn received_seqs(&self, gateway: &str, stream: Stream) -> Result<Vec<u64>, StoreError> {
+    pub async fn received_seqs(
+        &self,
+        gateway: &str,
+        stream: Stream,
+    ) -> Result<Vec<u64>, StoreError> {
         let seqs: Vec<i64> = sqlx::query_scalar(
             "SELECT seq FROM received WHERE gateway = ?1 AND stream = ?2 ORDER BY seq",
         )
@@ -270,13 +294,22 @@ impl Store {
     }
 
     /// Stored readings of one point, oldest first.
-    pub async fn history(&self, gateway: &str, point: &str) -> Result<Vec<(OffsetDateTime, Option<f64>)>, StoreError> {
-        let rows = sqlx::query("SELECT ts_ms, value FROM readings WHERE gateway = ?1 AND point = ?2 ORDER BY ts_ms")
-            .bind(gateway)
-            .bind(point)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(|r| (from_ms(r.get("ts_ms")), r.get("value"))).collect())
+    pub async fn history(
+        &self,
+        gateway: &str,
+        point: &str,
+    ) -> Result<Vec<(OffsetDateTime, Option<f64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ts_ms, value FROM readings WHERE gateway = ?1 AND point = ?2 ORDER BY ts_ms",
+        )
+        .bind(gateway)
+        .bind(point)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (from_ms(r.get("ts_ms")), r.get("value")))
+            .collect())
     }
 
     pub async fn close(&self) {

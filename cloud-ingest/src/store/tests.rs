@@ -28,10 +28,25 @@ fn telemetry(seq: u64, ts: OffsetDateTime, level: f64) -> Message {
 async fn a_repeated_sequence_number_is_dropped_as_duplicate() {
     let (_dir, store) = store().await;
     let now = datetime!(2026-11-22 08:00 UTC);
-    assert_eq!(store.ingest(&telemetry(1, now, 2.0), now).await.unwrap(), Outcome::Stored);
-    assert_eq!(store.ingest(&telemetry(1, now, 9.9), now).await.unwrap(), Outcome::Duplicate);
-    assert_eq!(store.history("gw-1", "tank.level").await.unwrap(), vec![(now, Some(2.0))]);
-    assert_eq!(store.received_seqs("gw-1", Stream::Telemetry).await.unwrap(), vec![1]);
+    assert_eq!(
+        store.ingest(&telemetry(1, now, 2.0), now).await.unwrap(),
+        Outcome::Stored
+    );
+    assert_eq!(
+        store.ingest(&telemetry(1, now, 9.9), now).await.unwrap(),
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        store.history("gw-1", "tank.level").await.unwrap(),
+        vec![(now, Some(2.0))]
+    );
+    assert_eq!(
+        store
+            .received_seqs("gw-1", Stream::Telemetry)
+            .await
+            .unwrap(),
+        vec![1]
+    );
 }
 
 #[tokio::test]
@@ -56,6 +71,9 @@ async fn verdict_time_moves_only_when_the_verdict_changes() {
         reasons: vec![],
     };
     store.save_verdict("B1", &ok, t0).await.unwrap();
-    store.save_verdict("B1", &ok, t0 + time::Duration::minutes(1)).await.unwrap();
+    store
+        .save_verdict("B1", &ok, t0 + time::Duration::minutes(1))
+        .await
+        .unwrap();
     assert_eq!(store.verdicts().await.unwrap()["B1"].updated_at, t0);
 }

@@ -1,0 +1,266 @@
+use super::*;
+use crate::spec::Use;
+
+const STEP: Duration = Duration::from_millis(100);
+
+/// 40 m residential, 8 m² × 2.5 m tank, 6 m above the top outlet:
+/// the full column gives 0.0098 × (6 + 2.4) ≈ 0.082 MPa.
+fn spec(jockey_pump: bool) -> BuildingSpec {
+    BuildingSpec {
+        id: "T-1".into(),
+        name: "测试1栋".into(),
+        use_: Use::Residential,
+        commercial_floor_over_1000m2: false,
+        height_m: 40.0,
+        storeys: 13,
+        tank_area_m2: 8.0,
+        tank_height_m: 2.5,
+        tank_dead_level_m: 0.2,
+        tank_bottom_above_top_outlet_m: 6.0,
+        jockey_pump,
+    }
+}
+
+fn model(jockey_pump: bool) -> BuildingModel {
+    BuildingModel::new(spec(jockey_pump), &SimOptions::default())
+}
+
+fn run(model: &mut BuildingModel, seconds: u32) {
+    for _ in 0..seconds * 10 {
+        model.step(STEP);
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+#[test]
+fn a_new_building_is_full_in_auto_and_without_faults() {
+    let m = model(false);
+    assert!(close(m.level_m(), 2.4));
+    assert!(close(m.volume_m3(), 19.2));
+    assert!(close(m.effective_volume_m3(), 17.6));
+    assert!(close(m.pressure_mpa(), 0.0098 * 8.4));
+    assert!(m.faults().is_empty());
+    let pumps = m.pumps();
+    assert!(pumps.fire_auto && !pumps.fire_running && !pumps.fire_fault && !pumps.jockey_present);
+    assert_eq!(m.panel(), PanelStatus::default());
+}
+
+#[test]
+fn draining_stops_at_half_the_dead_level_by_default() {
+    let mut m = model(false);
+    m.inject(Fault::DrainTank { to_level_m: None }).unwrap();
+    run(&mut m, 10);
+    assert!(close(m.level_m(), 1.9), "{}", m.level_m());
+    run(&mut m, 100);
+    assert!(close(m.level_m(), 0.1));
+    assert!(
+        m.panel().supervisory,
+        "a tank below its dead level is supervisory"
+    );
+    assert!(close(m.effective_volume_m3(), 0.0));
+}
+
+#[test]
+fn draining_to_a_given_level_stays_there() {
+    let mut m = model(false);
+    m.inject(Fault::DrainTank {
+        to_level_m: Some(1.0),
+    })
+    .unwrap();
+    run(&mut m, 60);
+    assert!(close(m.level_m(), 1.0));
+    assert_eq!(
+        m.faults(),
+        vec![Fault::DrainTank {
+            to_level_m: Some(1.0)
+        }]
+    );
+}
+
+#[test]
+fn a_drain_level_outside_the_tank_is_refused() {
+    let mut m = model(false);
+    for bad in [-0.1, 2.6, f64::NAN] {
+        let refused = m.inject(Fault::DrainTank {
+            to_level_m: Some(bad),
+        });
+        assert!(
+            matches!(refused, Err(FaultError::LevelOutOfRange { .. })),
+            "{bad}"
+        );
+    }
+    assert!(m.faults().is_empty());
+}
+
+#[test]
+fn clearing_refills_the_tank_to_the_normal_level() {
+    let mut m = model(false);
+    m.inject(Fault::DrainTank {
+        to_level_m: Some(1.4),
+    })
+    .unwrap();
+    run(&mut m, 30);
+    m.clear();
+    run(&mut m, 10);
+    assert!(close(m.level_m(), 1.9), "{}", m.level_m());
+    run(&mut m, 60);
+    assert!(close(m.level_m(), 2.4));
+    assert!(m.faults().is_empty());
+}
+
+#[test]
+fn without_a_jockey_pump_pressure_follows_the_column() {
+    let mut m = model(false);
+    m.inject(Fault::DrainTank {
+        to_level_m: Some(1.0),
+    })
+    .unwrap();
+    run(&mut m, 60);
+    assert!(close(m.pressure_mpa(), 0.0098 * 7.0));
+}
+
+#[test]
+fn a_jockey_pump_keeps_the_pressure_between_start_and_stop() {
+    let mut m = model(true);
+    assert!(close(m.pressure_mpa(), 0.25));
+    let mut lowest = f64::MAX;
+    let mut highest = 0.0_f64;
+    for _ in 0..10 * 600 {
+        m.step(STEP);
+        lowest = lowest.min(m.pressure_mpa());
+        highest = highest.max(m.pressure_mpa());
+    }
+    assert!(
+        lowest > 0.199 && highest <= 0.25 + 1e-9,
+        "{lowest}..{highest}"
+    );
+    // 0.05 MPa leaks in 100 s and is pumped back in 5 s: five cycles in 10 min.
+    assert_eq!(m.pumps().jockey_starts, 5);
+}
+
+#[test]
+fn a_running_jockey_pump_shows_in_the_cabinet_bits() {
+    let mut m = model(true);
+    run(&mut m, 101);
+    let pumps = m.pumps();
+    assert!(pumps.jockey_present && pumps.jockey_running, "{pumps:?}");
+    assert_eq!(pumps.jockey_starts, 1);
+}
+
+#[test]
+fn a_faulted_jockey_pump_lets_the_pressure_decay_to_the_column() {
+    let mut m = model(true);
+    m.inject(Fault::JockeyFault).unwrap();
+    run(&mut m, 400);
+    assert!(close(m.pressure_mpa(), m.column_pressure_mpa()));
+    let pumps = m.pumps();
+    assert!(pumps.jockey_fault && !pumps.jockey_running && pumps.jockey_starts == 0);
+}
+
+#[test]
+fn a_tank_below_its_dead_level_stops_the_jockey_pump() {
+    let mut m = model(true);
+    m.inject(Fault::DrainTank { to_level_m: None }).unwrap();
+    run(&mut m, 600);
+    assert!(!m.pumps().jockey_running);
+    assert!(
+        close(m.pressure_mpa(), 0.0098 * 6.1),
+        "{}",
+        m.pressure_mpa()
+    );
+}
+
+#[test]
+fn pressure_loss_drops_to_the_residual_and_runs_the_jockey_pump_continuously() {
+    let mut m = model(true);
+    m.inject(Fault::PressureLoss).unwrap();
+    run(&mut m, 60);
+    assert!(close(m.pressure_mpa(), 0.02));
+    assert!(m.pumps().jockey_running);
+    assert_eq!(m.pumps().jockey_starts, 1);
+    assert!(m.panel().supervisory);
+    assert!(close(m.level_m(), 2.4), "the tank is not affected");
+}
+
+#[test]
+fn pressure_recovers_after_clearing_a_pressure_loss() {
+    let mut m = model(true);
+    m.inject(Fault::PressureLoss).unwrap();
+    run(&mut m, 5);
+    m.clear();
+    m.step(STEP);
+    assert!(m.pressure_mpa() >= m.column_pressure_mpa());
+    run(&mut m, 20);
+    let recovered = m.pressure_mpa();
+    assert!((0.24..=0.25).contains(&recovered), "{recovered}");
+    assert!(!m.pumps().jockey_running);
+
+    let mut plain = model(false);
+    plain.inject(Fault::PressureLoss).unwrap();
+    plain.step(STEP);
+    plain.clear();
+    plain.step(STEP);
+    assert!(close(plain.pressure_mpa(), plain.column_pressure_mpa()));
+}
+
+#[test]
+fn the_jockey_start_counter_wraps() {
+    let mut m = model(true);
+    m.jockey_starts = u16::MAX;
+    run(&mut m, 101);
+    assert_eq!(m.pumps().jockey_starts, 0);
+}
+
+#[test]
+fn pump_faults_set_the_cabinet_bits() {
+    let mut m = model(false);
+    m.inject(Fault::FireAlarm).unwrap();
+    assert!(m.pumps().fire_running, "the panel starts the pump in auto");
+    m.inject(Fault::PumpFault).unwrap();
+    let pumps = m.pumps();
+    assert!(pumps.fire_fault && !pumps.fire_running);
+
+    let mut manual = model(false);
+    manual.inject(Fault::PumpManual).unwrap();
+    manual.inject(Fault::FireAlarm).unwrap();
+    let pumps = manual.pumps();
+    assert!(!pumps.fire_auto && !pumps.fire_running);
+}
+
+#[test]
+fn panel_faults_set_the_panel_bits() {
+    let mut m = model(false);
+    for fault in [
+        Fault::PanelFault,
+        Fault::PanelDisabled,
+        Fault::FireAlarm,
+        Fault::PowerFault,
+    ] {
+        m.inject(fault).unwrap();
+    }
+    let panel = m.panel();
+    assert!(panel.fire_alarm && panel.fault && panel.disabled && panel.mains_fault);
+    assert!(!panel.supervisory && !panel.backup_fault);
+    m.clear();
+    assert_eq!(m.panel(), PanelStatus::default());
+}
+
+#[test]
+fn faults_read_from_json_as_the_control_interface_sends_them() {
+    let drain: Fault = serde_json::from_str(r#"{"fault":"drain_tank","to_level_m":0.3}"#).unwrap();
+    assert_eq!(
+        drain,
+        Fault::DrainTank {
+            to_level_m: Some(0.3)
+        }
+    );
+    let default: Fault = serde_json::from_str(r#"{"fault":"drain_tank"}"#).unwrap();
+    assert_eq!(default, Fault::DrainTank { to_level_m: None });
+    let loss: Fault = serde_json::from_str(r#"{"fault":"pressure_loss"}"#).unwrap();
+    assert_eq!(loss, Fault::PressureLoss);
+    assert!(serde_json::from_str::<Fault>(r#"{"fault":"drain_tank","to_level":0.3}"#).is_err());
+    assert!(serde_json::from_str::<Fault>(r#"{"fault":"flood"}"#).is_err());
+}
