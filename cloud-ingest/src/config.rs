@@ -11,7 +11,7 @@ pub const ENV_PREFIX: &str = "RISER_INGEST";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot load ingest config: {0}")]
+    #[error(transparent)]
     Load(#[from] config::ConfigError),
     #[error("invalid ingest config: {0}")]
     Invalid(String),

@@ -1,23 +1,12 @@
 use super::*;
-use crate::spec::Use;
 
 const STEP: Duration = Duration::from_millis(100);
 
-/// 40 m residential, 8 m² × 2.5 m tank, 6 m above the top outlet:
-/// the full column gives 0.0098 × (6 + 2.4) ≈ 0.082 MPa.
+/// [`BuildingSpec::example`], with or without a jockey pump.
 fn spec(jockey_pump: bool) -> BuildingSpec {
     BuildingSpec {
-        id: "T-1".into(),
-        name: "测试1栋".into(),
-        use_: Use::Residential,
-        commercial_floor_over_1000m2: false,
-        height_m: 40.0,
-        storeys: 13,
-        tank_area_m2: 8.0,
-        tank_height_m: 2.5,
-        tank_dead_level_m: 0.2,
-        tank_bottom_above_top_outlet_m: 6.0,
         jockey_pump,
+        ..BuildingSpec::example("T-1")
     }
 }
 

@@ -156,21 +156,12 @@ mod tests {
     use super::*;
     use crate::model::Fault;
     use crate::options::SimOptions;
-    use crate::spec::{BuildingSpec, Use};
+    use crate::spec::BuildingSpec;
 
     fn model(jockey_pump: bool) -> BuildingModel {
         let spec = BuildingSpec {
-            id: "R-1".into(),
-            name: "寄存器1栋".into(),
-            use_: Use::Residential,
-            commercial_floor_over_1000m2: false,
-            height_m: 40.0,
-            storeys: 13,
-            tank_area_m2: 8.0,
-            tank_height_m: 2.5,
-            tank_dead_level_m: 0.2,
-            tank_bottom_above_top_outlet_m: 6.0,
             jockey_pump,
+            ..BuildingSpec::example("R-1")
         };
         BuildingModel::new(spec, &SimOptions::default())
     }

@@ -204,22 +204,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::spec::Use;
 
     fn spec(id: &str) -> BuildingSpec {
-        BuildingSpec {
-            id: id.into(),
-            name: format!("{id}栋"),
-            use_: Use::Residential,
-            commercial_floor_over_1000m2: false,
-            height_m: 40.0,
-            storeys: 13,
-            tank_area_m2: 8.0,
-            tank_height_m: 2.5,
-            tank_dead_level_m: 0.2,
-            tank_bottom_above_top_outlet_m: 6.0,
-            jockey_pump: false,
-        }
+        BuildingSpec::example(id)
     }
 
     #[tokio::test(start_paused = true)]

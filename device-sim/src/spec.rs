@@ -50,6 +50,26 @@ pub struct BuildingSpec {
 }
 
 impl BuildingSpec {
+    /// A typical building for tests and examples: 40 m residential
+    /// (二类高层住宅: 12 m³, 0.07 MPa), an 8 m² × 2.5 m tank with 0.2 m dead
+    /// level (17.6 m³ when full), its bottom 6 m above the top outlet (the
+    /// full column gives 0.0098 × (6 + 2.4) ≈ 0.082 MPa), no jockey pump.
+    pub fn example(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            name: format!("示例{id}栋"),
+            use_: Use::Residential,
+            commercial_floor_over_1000m2: false,
+            height_m: 40.0,
+            storeys: 13,
+            tank_area_m2: 8.0,
+            tank_height_m: 2.5,
+            tank_dead_level_m: 0.2,
+            tank_bottom_above_top_outlet_m: 6.0,
+            jockey_pump: false,
+        }
+    }
+
     /// The level the float valve keeps: just below the overflow.
     pub fn normal_level_m(&self) -> f64 {
         (self.tank_height_m - FREEBOARD_M).max(0.0)

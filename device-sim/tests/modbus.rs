@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use riser_sim::{BuildingSpec, Sim, SimHandle, SimOptions, Use};
+use riser_sim::{BuildingSpec, Sim, SimHandle, SimOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_modbus::client::{Context, tcp};
@@ -17,17 +17,8 @@ const POLL: Duration = Duration::from_millis(20);
 
 fn spec(id: &str, tank_height_m: f64) -> BuildingSpec {
     BuildingSpec {
-        id: id.into(),
-        name: format!("集成{id}栋"),
-        use_: Use::Residential,
-        commercial_floor_over_1000m2: false,
-        height_m: 40.0,
-        storeys: 13,
-        tank_area_m2: 8.0,
         tank_height_m,
-        tank_dead_level_m: 0.2,
-        tank_bottom_above_top_outlet_m: 6.0,
-        jockey_pump: false,
+        ..BuildingSpec::example(id)
     }
 }
 

@@ -12,7 +12,7 @@ pub const ENV_PREFIX: &str = "RISER_GATEWAY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot load gateway config: {0}")]
+    #[error(transparent)]
     Load(#[from] config::ConfigError),
     #[error("invalid gateway config: {0}")]
     Invalid(String),

@@ -9,7 +9,7 @@ use riser_e2e::{Mosquitto, eventually, get_json, init_tracing};
 use riser_gateway::Gateway;
 use riser_gateway::config::MqttConfig;
 use riser_ingest::{Ingest, Registry};
-use riser_sim::{BuildingSpec, Fault, Sim, SimOptions, Use, site};
+use riser_sim::{BuildingSpec, Fault, Sim, SimOptions, site};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -17,23 +17,10 @@ use tokio_util::sync::CancellationToken;
 const BROKER_OUTAGE: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A 40 m residential building: 二类高层住宅, 12 m³ and 0.07 MPa required.
-/// Its 8 m² tank holds 8 × (2.4 − 0.2) = 17.6 m³ when full; the column
-/// above the top outlet gives 0.0098 × (6 + 2.4) ≈ 0.082 MPa.
+/// [`BuildingSpec::example`]: a 二类高层住宅 needing 12 m³ and 0.07 MPa,
+/// holding 17.6 m³ and about 0.082 MPa when full.
 fn spec() -> BuildingSpec {
-    BuildingSpec {
-        id: "E2E-1".into(),
-        name: "端到端1栋".into(),
-        use_: Use::Residential,
-        commercial_floor_over_1000m2: false,
-        height_m: 40.0,
-        storeys: 13,
-        tank_area_m2: 8.0,
-        tank_height_m: 2.5,
-        tank_dead_level_m: 0.2,
-        tank_bottom_above_top_outlet_m: 6.0,
-        jockey_pump: false,
-    }
+    BuildingSpec::example("E2E-1")
 }
 
 async fn building(http: SocketAddr) -> Value {
