@@ -161,3 +161,89 @@ pub async fn handle(app: &App, publish: &Publish) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riser_contract::{Quality, Reading, Telemetry, VERSION};
+
+    fn publish(topic: &str, payload: Vec<u8>) -> Publish {
+        Publish::new(topic, QoS::AtLeastOnce, payload)
+    }
+
+    fn telemetry(gateway: &str, seq: u64) -> Vec<u8> {
+        riser_contract::encode(&Telemetry {
+            v: VERSION,
+            gateway: gateway.into(),
+            seq,
+            readings: vec![Reading {
+                point: "tank.level".into(),
+                ts: OffsetDateTime::now_utc(),
+                value: Some(2.3),
+                unit: Some("m".into()),
+                quality: Quality::Good,
+                exception: None,
+            }],
+        })
+    }
+
+    #[tokio::test]
+    async fn bad_messages_are_counted_acknowledged_and_change_nothing() {
+        let (_dir, app) = crate::test_app().await;
+        let bad = [
+            publish("riser/v1/gw-B2/telemetry", b"{not json".to_vec()),
+            publish("riser/v1/gw-B2/telemetry", telemetry("gw-B1", 1)),
+            publish("riser/v1/gw#/telemetry", telemetry("gw-B2", 1)),
+        ];
+        for p in &bad {
+            assert!(
+                handle(&app, p).await,
+                "a bad message is acknowledged so it is not redelivered forever"
+            );
+        }
+        assert_eq!(app.metrics.rejected("json"), 1);
+        assert_eq!(app.metrics.rejected("gateway_mismatch"), 1);
+        assert_eq!(app.metrics.rejected("topic"), 1);
+        assert!(
+            app.store
+                .received_seqs("gw-B2", Stream::Telemetry)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // The next good message is stored as usual.
+        assert!(
+            handle(
+                &app,
+                &publish("riser/v1/gw-B2/telemetry", telemetry("gw-B2", 1))
+            )
+            .await
+        );
+        assert_eq!(
+            app.store
+                .received_seqs("gw-B2", Stream::Telemetry)
+                .await
+                .unwrap(),
+            vec![1]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_message_is_stored_once() {
+        let (_dir, app) = crate::test_app().await;
+        let p = publish("riser/v1/gw-B2/telemetry", telemetry("gw-B2", 7));
+        assert!(handle(&app, &p).await);
+        assert!(handle(&app, &p).await);
+        assert_eq!(app.metrics.messages_stored.load(Ordering::Relaxed), 1);
+        assert_eq!(app.metrics.messages_duplicate.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            app.store
+                .history("gw-B2", "tank.level")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

@@ -90,6 +90,27 @@ pub async fn judge(
     Ok(())
 }
 
+/// Two 40 m residential buildings (B1 named with markup, B2 read by `gw-B2`)
+/// in a fresh store in a temp dir.
+#[cfg(test)]
+pub(crate) async fn test_app() -> (tempfile::TempDir, Arc<App>) {
+    const CSV: &str = "id,name,district,town,community,use,commercial_floor_over_1000m2,height_m,storeys,tank_area_m2,tank_height_m,tank_dead_level_m
+B1,<script>alert(1)</script>,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
+B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
+";
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("ingest.db")).await.unwrap();
+    let app = Arc::new(App {
+        registry: Registry::new(registry::parse_csv(CSV).unwrap()).unwrap(),
+        store,
+        metrics: Metrics::default(),
+        rules: rules::Settings {
+            point_stale_after: time::Duration::minutes(5),
+        },
+    });
+    (dir, app)
+}
+
 /// A running cloud-ingest.
 pub struct Ingest {
     pub app: Arc<App>,

@@ -277,4 +277,14 @@ mod tests {
         b[0].tank.dead_level_m = 3.0;
         assert!(matches!(Registry::new(b), Err(RegistryError::Invalid(_))));
     }
+
+    #[test]
+    fn the_example_toml_registry_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/registry.toml");
+        let registry = Registry::load(&path).unwrap();
+        let public = registry.get("LP-004").unwrap();
+        assert_eq!(public.class(), BuildingClass::PublicHighRiseI);
+        assert!(public.jockey_pump);
+        assert_eq!(registry.by_gateway("gw-LP-001").count(), 1);
+    }
 }

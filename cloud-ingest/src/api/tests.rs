@@ -1,29 +1,11 @@
 use super::*;
-use crate::metrics::Metrics;
-use crate::registry::{Registry, parse_csv};
-use crate::store::Store;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use riser_contract::{Message, Reading, Telemetry, VERSION};
 use tower::ServiceExt;
 
-const CSV: &str = "id,name,district,town,community,use,commercial_floor_over_1000m2,height_m,storeys,tank_area_m2,tank_height_m,tank_dead_level_m
-B1,<script>alert(1)</script>,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
-B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
-";
-
 async fn app() -> (tempfile::TempDir, Arc<App>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("ingest.db")).await.unwrap();
-    let app = Arc::new(App {
-        registry: Registry::new(parse_csv(CSV).unwrap()).unwrap(),
-        store,
-        metrics: Metrics::default(),
-        rules: rules::Settings {
-            point_stale_after: time::Duration::minutes(5),
-        },
-    });
-    (dir, app)
+    crate::test_app().await
 }
 
 async fn get_json(app: &Arc<App>, uri: &str) -> (StatusCode, serde_json::Value) {
