@@ -170,7 +170,9 @@ pub struct Reading {
     /// When the gateway read it.
     #[serde(with = "time::serde::rfc3339")]
     pub ts: OffsetDateTime,
-    /// Engineering value; absent when the quality is not `good`.
+    /// Engineering value. Absent when the device gave none (`unreachable`,
+    /// `exception`); present but not to be trusted with `sensor_fault` or
+    /// `stale`, for diagnosis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// Engineering unit, e.g. `m`, `MPa`.

@@ -16,31 +16,26 @@ pub fn gateway_id(spec: &BuildingSpec) -> String {
 }
 
 fn point(name: &str, register: u16) -> PointConfig {
-    PointConfig {
-        name: name.into(),
-        register,
-        table: Default::default(),
-        data_type: DataType::U16,
-        bit: None,
-        decimals_register: None,
-        scale: 1.0,
-        unit: None,
-        event: false,
-    }
+    PointConfig::new(name, register)
 }
 
-fn transmitter(name: &str, unit_id: u8, address: SocketAddr, unit: &str) -> DeviceConfig {
+/// A QDY30A/PTMB-style RS-485 transmitter: value in register 4, decimals in 3.
+fn transmitter(
+    name: &str,
+    unit_id: u8,
+    address: SocketAddr,
+    unit: &str,
+    range: [f64; 2],
+) -> DeviceConfig {
     DeviceConfig {
-        name: name.into(),
-        address: address.to_string(),
-        unit: unit_id,
-        timeout_ms: 1_000,
         points: vec![PointConfig {
             data_type: DataType::I16,
             decimals_register: Some(3),
             unit: Some(unit.into()),
+            range: Some(range),
             ..point(name_of_value(name), 4)
         }],
+        ..DeviceConfig::new(name, address.to_string(), unit_id)
     }
 }
 
@@ -54,10 +49,6 @@ fn name_of_value(device: &str) -> &'static str {
 
 fn status_bits(name: &str, unit_id: u8, address: SocketAddr, bits: &[(&str, u8)]) -> DeviceConfig {
     DeviceConfig {
-        name: name.into(),
-        address: address.to_string(),
-        unit: unit_id,
-        timeout_ms: 1_000,
         points: bits
             .iter()
             .map(|&(n, bit)| PointConfig {
@@ -66,6 +57,7 @@ fn status_bits(name: &str, unit_id: u8, address: SocketAddr, bits: &[(&str, u8)]
                 ..point(n, 0)
             })
             .collect(),
+        ..DeviceConfig::new(name, address.to_string(), unit_id)
     }
 }
 
@@ -96,8 +88,8 @@ pub fn gateway_config(
         poll_interval_ms,
         mqtt,
         devices: vec![
-            transmitter("tank", 1, modbus, "m"),
-            transmitter("riser", 2, modbus, "MPa"),
+            transmitter("tank", 1, modbus, "m", [0.0, spec.tank_height_m]),
+            transmitter("riser", 2, modbus, "MPa", [0.0, 1.6]),
             pumps,
             status_bits(
                 "panel",

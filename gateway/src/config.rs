@@ -100,6 +100,14 @@ pub struct DeviceConfig {
     /// Per-request timeout, milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Most registers one request may read (1-125); lower it for devices
+    /// that refuse long reads.
+    #[serde(default = "default_max_registers_per_read")]
+    pub max_registers_per_read: u16,
+    /// Unused registers a read may span to save a request; set 0 for
+    /// devices that answer an exception for unmapped addresses.
+    #[serde(default = "default_max_gap")]
+    pub max_gap: u16,
     /// The points read from this device.
     pub points: Vec<PointConfig>,
 }
@@ -113,15 +121,66 @@ pub enum Table {
     Holding,
     /// Input registers, function code 04.
     Input,
+    /// Coils, function code 01 (one bit each).
+    Coil,
+    /// Discrete inputs, function code 02 (one bit each).
+    DiscreteInput,
 }
 
-/// How a register's 16 bits are read.
+impl Table {
+    /// Coils and discrete inputs hold bits, not 16-bit registers.
+    pub fn is_bits(self) -> bool {
+        matches!(self, Table::Coil | Table::DiscreteInput)
+    }
+}
+
+/// How a point's registers are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DataType {
     #[default]
     U16,
     I16,
+    /// Two registers.
+    U32,
+    /// Two registers.
+    I32,
+    /// Two registers, IEEE 754.
+    F32,
+}
+
+impl DataType {
+    /// Registers the value takes.
+    pub fn width(self) -> u16 {
+        match self {
+            DataType::U16 | DataType::I16 => 1,
+            DataType::U32 | DataType::I32 | DataType::F32 => 2,
+        }
+    }
+}
+
+/// Byte order of a value on the wire, naming the bytes of the big-endian
+/// value `ABCD`: `abcd` is Modbus's own big-endian, `cdab` swaps the words,
+/// `badc` swaps the bytes in each word, `dcba` is little-endian.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WordOrder {
+    #[default]
+    Abcd,
+    Cdab,
+    Badc,
+    Dcba,
+}
+
+/// A 4-20 mA current loop: the engineering values at 4 mA and at 20 mA.
+/// The point's value after `scale`/`offset` must be the current in mA.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrentLoop {
+    /// Engineering value at 4 mA.
+    pub at_4ma: f64,
+    /// Engineering value at 20 mA.
+    pub at_20ma: f64,
 }
 
 /// One value read from a device.
@@ -138,6 +197,9 @@ pub struct PointConfig {
     /// How the register is interpreted.
     #[serde(default)]
     pub data_type: DataType,
+    /// Byte order of the value (see `WordOrder`).
+    #[serde(default)]
+    pub order: WordOrder,
     /// Read one bit (0-15) of the register as 0/1 instead of the whole value.
     #[serde(default)]
     pub bit: Option<u8>,
@@ -145,9 +207,24 @@ pub struct PointConfig {
     /// common RS-485 level and pressure transmitters: value = raw / 10^decimals.
     #[serde(default)]
     pub decimals_register: Option<u16>,
-    /// Multiplier applied last (after decimals).
+    /// Multiplier applied after decimals: value = raw × scale + offset.
     #[serde(default = "default_scale")]
     pub scale: f64,
+    /// Added after `scale`.
+    #[serde(default)]
+    pub offset: f64,
+    /// Treat the value as a 4-20 mA loop current and map it to this range;
+    /// below 3.8 mA or above 20.5 mA the reading is a `sensor_fault`.
+    #[serde(default)]
+    pub current_loop: Option<CurrentLoop>,
+    /// The transmitter's measuring range `[low, high]`; a value outside it
+    /// is a `sensor_fault`.
+    #[serde(default)]
+    pub range: Option<[f64; 2]>,
+    /// A value unchanged for this many seconds is `stale` (a frozen
+    /// transmitter looks live otherwise). Leave unset for states that rarely change.
+    #[serde(default)]
+    pub frozen_after_secs: Option<u64>,
     /// Engineering unit reported with the value, e.g. `m` or `MPa`.
     #[serde(default)]
     pub unit: Option<String>,
@@ -155,6 +232,43 @@ pub struct PointConfig {
     /// alarm and fault states.
     #[serde(default)]
     pub event: bool,
+}
+
+impl DeviceConfig {
+    /// A device with no points and every option at its default.
+    pub fn new(name: impl Into<String>, address: impl Into<String>, unit: u8) -> Self {
+        Self {
+            name: name.into(),
+            address: address.into(),
+            unit,
+            timeout_ms: default_timeout_ms(),
+            max_registers_per_read: default_max_registers_per_read(),
+            max_gap: default_max_gap(),
+            points: Vec::new(),
+        }
+    }
+}
+
+impl PointConfig {
+    /// A `u16` holding-register point with every option at its default.
+    pub fn new(name: impl Into<String>, register: u16) -> Self {
+        Self {
+            name: name.into(),
+            register,
+            table: Table::default(),
+            data_type: DataType::default(),
+            order: WordOrder::default(),
+            bit: None,
+            decimals_register: None,
+            scale: default_scale(),
+            offset: 0.0,
+            current_loop: None,
+            range: None,
+            frozen_after_secs: None,
+            unit: None,
+            event: false,
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -186,6 +300,12 @@ fn default_unit() -> u8 {
 }
 fn default_timeout_ms() -> u64 {
     1_000
+}
+fn default_max_registers_per_read() -> u16 {
+    125
+}
+fn default_max_gap() -> u16 {
+    125
 }
 fn default_scale() -> f64 {
     1.0
@@ -243,6 +363,9 @@ impl Config {
             if device.timeout_ms == 0 {
                 return invalid(format!("{at}: timeout_ms must be positive"));
             }
+            if !(1..=125).contains(&device.max_registers_per_read) {
+                return invalid(format!("{at}: max_registers_per_read must be 1-125"));
+            }
             let mut points = HashSet::new();
             for point in &device.points {
                 if point.name.is_empty() || point.name.contains(['/', '+', '#']) {
@@ -251,8 +374,29 @@ impl Config {
                 if !points.insert(&point.name) {
                     return invalid(format!("{at}: duplicate point `{}`", point.name));
                 }
+                let bad = |what: &str| invalid(format!("{at}: point `{}`: {what}", point.name));
                 if point.bit.is_some_and(|b| b > 15) {
-                    return invalid(format!("{at}: point `{}`: bit must be 0-15", point.name));
+                    return bad("bit must be 0-15");
+                }
+                if point.bit.is_some() && point.data_type.width() != 1 {
+                    return bad("bit needs a 16-bit data_type");
+                }
+                if point.table.is_bits()
+                    && (point.data_type != DataType::U16
+                        || point.bit.is_some()
+                        || point.decimals_register.is_some())
+                {
+                    return bad(
+                        "coils and discrete inputs are single bits: no data_type, bit or decimals_register",
+                    );
+                }
+                if point.data_type.width() > device.max_registers_per_read {
+                    return bad("data_type is wider than max_registers_per_read");
+                }
+                if let Some([low, high]) = point.range
+                    && (low.is_nan() || high.is_nan() || low >= high)
+                {
+                    return bad("range must be [low, high] with low < high");
                 }
                 if !point.scale.is_finite() || point.scale == 0.0 {
                     return invalid(format!(

@@ -3,9 +3,11 @@
 
 mod decode;
 
-pub use decode::{ReadBlock, decode_points, plan_reads};
+pub use decode::{
+    BlockData, Decoded, ReadBlock, ReadLimits, decode_point, minimum_reads, plan_reads,
+};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use riser_contract::{Quality, Reading};
 use time::OffsetDateTime;
@@ -24,21 +26,53 @@ pub enum PollError {
     Exception(ExceptionCode),
 }
 
+/// Notices a value that stopped changing: a frozen transmitter or a stuck
+/// converter looks live otherwise.
+#[derive(Debug, Default, Clone)]
+pub struct FreezeWatch {
+    last: Option<(f64, Instant)>,
+}
+
+impl FreezeWatch {
+    /// Records `value` seen at `now`; `true` if it has not changed for longer than `limit`.
+    pub fn is_frozen(&mut self, value: f64, now: Instant, limit: Duration) -> bool {
+        match self.last {
+            Some((v, since)) if v == value => now.duration_since(since) > limit,
+            _ => {
+                self.last = Some((value, now));
+                false
+            }
+        }
+    }
+}
+
 /// Polls one device; owns its connection and reconnects after a failure.
 pub struct DevicePoller {
     device: DeviceConfig,
     blocks: Vec<ReadBlock>,
     context: Option<Context>,
+    freeze: Vec<FreezeWatch>,
 }
 
 impl DevicePoller {
     pub fn new(device: DeviceConfig) -> Self {
-        let blocks = plan_reads(&device.points);
+        let limits = ReadLimits {
+            max_registers: device.max_registers_per_read,
+            max_gap: device.max_gap,
+        };
+        let blocks = plan_reads(&device.points, limits);
+        let freeze = vec![FreezeWatch::default(); device.points.len()];
         Self {
             device,
             blocks,
             context: None,
+            freeze,
         }
+    }
+
+    /// Read requests per poll of this device.
+    pub fn requests_per_poll(&self) -> usize {
+        self.blocks.len()
     }
 
     pub fn name(&self) -> &str {
@@ -52,18 +86,31 @@ impl DevicePoller {
         let outcome = self.read_blocks().await;
         let device = &self.device;
         match outcome {
-            Ok(data) => decode_points(&device.points, &data)
-                .into_iter()
-                .zip(&device.points)
-                .map(|(value, point)| Reading {
-                    point: format!("{}.{}", device.name, point.name),
-                    ts,
-                    value: Some(value),
-                    unit: point.unit.clone(),
-                    quality: Quality::Good,
-                    exception: None,
-                })
-                .collect(),
+            Ok(data) => {
+                let now = Instant::now();
+                device
+                    .points
+                    .iter()
+                    .zip(&mut self.freeze)
+                    .map(|(point, freeze)| {
+                        let Decoded { value, mut quality } = decode_point(point, &data);
+                        if let Some(secs) = point.frozen_after_secs
+                            && freeze.is_frozen(value, now, Duration::from_secs(secs))
+                            && quality == Quality::Good
+                        {
+                            quality = Quality::Stale;
+                        }
+                        Reading {
+                            point: format!("{}.{}", device.name, point.name),
+                            ts,
+                            value: Some(value),
+                            unit: point.unit.clone(),
+                            quality,
+                            exception: None,
+                        }
+                    })
+                    .collect()
+            }
             Err(error) => {
                 let (quality, exception) = match &error {
                     PollError::Unreachable(_) => {
@@ -91,7 +138,7 @@ impl DevicePoller {
     }
 
     /// Reads every planned block; returns the registers per block.
-    async fn read_blocks(&mut self) -> Result<Vec<(ReadBlock, Vec<u16>)>, PollError> {
+    async fn read_blocks(&mut self) -> Result<Vec<(ReadBlock, BlockData)>, PollError> {
         let timeout = Duration::from_millis(self.device.timeout_ms);
         if self.context.is_none() {
             self.context = Some(connect(&self.device, timeout).await?);
@@ -102,29 +149,41 @@ impl DevicePoller {
         let mut out = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
             let request = async {
-                match block.table {
-                    Table::Holding => {
-                        context
-                            .read_holding_registers(block.start, block.count)
-                            .await
-                    }
-                    Table::Input => context.read_input_registers(block.start, block.count).await,
-                }
+                let (start, count) = (block.start, block.count);
+                Ok(match block.table {
+                    Table::Holding => context
+                        .read_holding_registers(start, count)
+                        .await?
+                        .map(BlockData::Registers),
+                    Table::Input => context
+                        .read_input_registers(start, count)
+                        .await?
+                        .map(BlockData::Registers),
+                    Table::Coil => context.read_coils(start, count).await?.map(BlockData::Bits),
+                    Table::DiscreteInput => context
+                        .read_discrete_inputs(start, count)
+                        .await?
+                        .map(BlockData::Bits),
+                })
             };
             // tokio-modbus has no timeout of its own: a silent device would hang.
-            let registers = tokio::time::timeout(timeout, request)
+            let data = tokio::time::timeout(timeout, request)
                 .await
                 .map_err(|_| PollError::Unreachable(format!("no answer within {timeout:?}")))?
-                .map_err(|e| PollError::Unreachable(e.to_string()))?
+                .map_err(|e: tokio_modbus::Error| PollError::Unreachable(e.to_string()))?
                 .map_err(PollError::Exception)?;
-            if registers.len() != usize::from(block.count) {
+            let got = match &data {
+                BlockData::Registers(r) => r.len(),
+                // Bits come padded to whole bytes.
+                BlockData::Bits(b) => b.len().min(usize::from(block.count)),
+            };
+            if got != usize::from(block.count) {
                 return Err(PollError::Unreachable(format!(
-                    "asked for {} registers, got {}",
-                    block.count,
-                    registers.len()
+                    "asked for {} values, got {got}",
+                    block.count
                 )));
             }
-            out.push((*block, registers));
+            out.push((*block, data));
         }
         Ok(out)
     }
@@ -143,4 +202,21 @@ async fn connect(device: &DeviceConfig, timeout: Duration) -> Result<Context, Po
         .map_err(|e| PollError::Unreachable(format!("connect: {e}")))?;
     context.set_slave(Slave(device.unit));
     Ok(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_unchanged_for_too_long_is_frozen_and_a_change_thaws_it() {
+        let limit = Duration::from_secs(600);
+        let t0 = Instant::now();
+        let mut watch = FreezeWatch::default();
+        assert!(!watch.is_frozen(2.4, t0, limit));
+        assert!(!watch.is_frozen(2.4, t0 + Duration::from_secs(600), limit));
+        assert!(watch.is_frozen(2.4, t0 + Duration::from_secs(601), limit));
+        assert!(!watch.is_frozen(2.3, t0 + Duration::from_secs(602), limit));
+        assert!(!watch.is_frozen(2.3, t0 + Duration::from_secs(1000), limit));
+    }
 }
