@@ -5,10 +5,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use riser_gateway::config::{DataType, DeviceConfig, MqttConfig, PointConfig};
+use riser_gateway::config::{DataType, DeviceConfig, LineConfig, MqttConfig, PointConfig};
 use riser_ingest::registry::{Building, PointMap, Tank, Use as RegistryUse};
 
 use crate::{BuildingSpec, Use};
+
+/// The one line of a simulated building: its Modbus TCP port, units 1-4
+/// behind it like RS-485 slaves behind a serial device server.
+const LINE: &str = "modbus";
 
 /// The gateway id of a simulated building.
 pub fn gateway_id(spec: &BuildingSpec) -> String {
@@ -20,13 +24,7 @@ fn point(name: &str, register: u16) -> PointConfig {
 }
 
 /// A QDY30A/PTMB-style RS-485 transmitter: value in register 4, decimals in 3.
-fn transmitter(
-    name: &str,
-    unit_id: u8,
-    address: SocketAddr,
-    unit: &str,
-    range: [f64; 2],
-) -> DeviceConfig {
+fn transmitter(name: &str, unit_id: u8, unit: &str, range: [f64; 2]) -> DeviceConfig {
     DeviceConfig {
         points: vec![PointConfig {
             data_type: DataType::I16,
@@ -35,7 +33,7 @@ fn transmitter(
             range: Some(range),
             ..point(name_of_value(name), 4)
         }],
-        ..DeviceConfig::new(name, address.to_string(), unit_id)
+        ..DeviceConfig::new(name, LINE, unit_id)
     }
 }
 
@@ -47,7 +45,7 @@ fn name_of_value(device: &str) -> &'static str {
     }
 }
 
-fn status_bits(name: &str, unit_id: u8, address: SocketAddr, bits: &[(&str, u8)]) -> DeviceConfig {
+fn status_bits(name: &str, unit_id: u8, bits: &[(&str, u8)]) -> DeviceConfig {
     DeviceConfig {
         points: bits
             .iter()
@@ -57,7 +55,7 @@ fn status_bits(name: &str, unit_id: u8, address: SocketAddr, bits: &[(&str, u8)]
                 ..point(n, 0)
             })
             .collect(),
-        ..DeviceConfig::new(name, address.to_string(), unit_id)
+        ..DeviceConfig::new(name, LINE, unit_id)
     }
 }
 
@@ -72,7 +70,6 @@ pub fn gateway_config(
     let mut pumps = status_bits(
         "pumps",
         3,
-        modbus,
         &[
             ("fire_running", 0),
             ("fire_fault", 1),
@@ -87,14 +84,14 @@ pub fn gateway_config(
         data_dir,
         poll_interval_ms,
         mqtt,
+        lines: vec![LineConfig::tcp(LINE, modbus.to_string())],
         devices: vec![
-            transmitter("tank", 1, modbus, "m", [0.0, spec.tank_height_m]),
-            transmitter("riser", 2, modbus, "MPa", [0.0, 1.6]),
+            transmitter("tank", 1, "m", [0.0, spec.tank_height_m]),
+            transmitter("riser", 2, "MPa", [0.0, 1.6]),
             pumps,
             status_bits(
                 "panel",
                 4,
-                modbus,
                 &[
                     ("fire_alarm", 0),
                     ("fault", 1),

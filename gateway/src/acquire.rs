@@ -10,7 +10,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::modbus::DevicePoller;
+use crate::modbus::LinePoller;
 use crate::outbox::{Outbox, OutboxError};
 
 /// Last seen value and quality of each point.
@@ -65,11 +65,18 @@ pub async fn run(config: Config, outbox: Outbox, shutdown: CancellationToken) {
                 .map(move |p| format!("{}.{}", d.name, p.name))
         })
         .collect();
-    let mut pollers: Vec<DevicePoller> = config
-        .devices
+    let mut lines: Vec<LinePoller> = config
+        .lines
         .iter()
-        .cloned()
-        .map(DevicePoller::new)
+        .map(|line| {
+            let devices = config
+                .devices
+                .iter()
+                .filter(|d| d.line == line.name)
+                .cloned()
+                .collect();
+            LinePoller::new(line.clone(), devices)
+        })
         .collect();
     let mut last = LastSeen::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
@@ -79,7 +86,8 @@ pub async fn run(config: Config, outbox: Outbox, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let readings: Vec<Reading> = join_all(pollers.iter_mut().map(DevicePoller::poll))
+        // Lines run side by side; on each line one request at a time.
+        let readings: Vec<Reading> = join_all(lines.iter_mut().map(LinePoller::poll))
             .await
             .into_iter()
             .flatten()

@@ -35,9 +35,77 @@ pub struct Config {
     /// The MQTT uplink.
     #[serde(default)]
     pub mqtt: MqttConfig,
-    /// Field devices polled every cycle.
+    /// Communication lines: an RS-485 port, a Modbus TCP endpoint or a
+    /// serial device server. Each line has one request outstanding at a time.
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
+    /// Field devices polled every cycle, each on a line.
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+}
+
+/// How a line carries Modbus frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Modbus TCP (MBAP header) to `address`.
+    Tcp,
+    /// Modbus RTU over the serial port `path` (RS-485).
+    Rtu,
+    /// Modbus RTU frames over TCP to `address` (serial device server, DTU).
+    RtuOverTcp,
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    #[default]
+    None,
+    Even,
+    Odd,
+}
+
+/// One communication line and how it is paced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// Line name; devices name the line they are on.
+    pub name: String,
+    /// `tcp`, `rtu` or `rtu_over_tcp`.
+    pub transport: Transport,
+    /// `host:port`, for `tcp` and `rtu_over_tcp`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Serial device, for `rtu`, e.g. `/dev/ttyS1`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Serial speed, bits per second (`rtu`; also paces `rtu_over_tcp`).
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// Serial parity (`rtu`); 8 data bits always.
+    #[serde(default)]
+    pub parity: Parity,
+    /// Serial stop bits, 1 or 2 (`rtu`).
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    /// Per-request timeout, milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Further attempts after a request times out or fails on the wire.
+    #[serde(default = "default_retries")]
+    pub retries: u8,
+    /// Extra silence after each answer before the next request, milliseconds,
+    /// for slow RS-485 converters; on top of the 3.5-character gap.
+    #[serde(default)]
+    pub turnaround_ms: u64,
+    /// A device unreachable this many cycles in a row is skipped ...
+    #[serde(default = "default_fail_cycles")]
+    pub fail_cycles: u32,
+    /// ... for this many seconds, then probed again, so it never stalls the
+    /// other devices on the line.
+    #[serde(default = "default_backoff_secs")]
+    pub backoff_secs: u64,
 }
 
 /// MQTT broker connection.
@@ -86,20 +154,17 @@ impl Default for MqttConfig {
     }
 }
 
-/// A Modbus TCP device (or a serial device server with several unit ids).
+/// A Modbus device (one unit id) on a line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Device name; the first part of every point name (`{device}.{point}`).
     pub name: String,
-    /// `host:port` of the Modbus TCP server.
-    pub address: String,
+    /// The line the device is on.
+    pub line: String,
     /// Modbus unit id (slave address).
     #[serde(default = "default_unit")]
     pub unit: u8,
-    /// Per-request timeout, milliseconds.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
     /// Most registers one request may read (1-125); lower it for devices
     /// that refuse long reads.
     #[serde(default = "default_max_registers_per_read")]
@@ -234,14 +299,33 @@ pub struct PointConfig {
     pub event: bool,
 }
 
-impl DeviceConfig {
-    /// A device with no points and every option at its default.
-    pub fn new(name: impl Into<String>, address: impl Into<String>, unit: u8) -> Self {
+impl LineConfig {
+    /// A Modbus TCP line to `address` with every option at its default.
+    pub fn tcp(name: impl Into<String>, address: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            address: address.into(),
-            unit,
+            transport: Transport::Tcp,
+            address: Some(address.into()),
+            path: None,
+            baud: default_baud(),
+            parity: Parity::None,
+            stop_bits: default_stop_bits(),
             timeout_ms: default_timeout_ms(),
+            retries: default_retries(),
+            turnaround_ms: 0,
+            fail_cycles: default_fail_cycles(),
+            backoff_secs: default_backoff_secs(),
+        }
+    }
+}
+
+impl DeviceConfig {
+    /// A device with no points and every option at its default.
+    pub fn new(name: impl Into<String>, line: impl Into<String>, unit: u8) -> Self {
+        Self {
+            name: name.into(),
+            line: line.into(),
+            unit,
             max_registers_per_read: default_max_registers_per_read(),
             max_gap: default_max_gap(),
             points: Vec::new(),
@@ -294,6 +378,21 @@ fn default_reconnect_delay_ms() -> u64 {
 }
 fn default_reconnect_max_delay_ms() -> u64 {
     10_000
+}
+fn default_baud() -> u32 {
+    9600
+}
+fn default_stop_bits() -> u8 {
+    1
+}
+fn default_retries() -> u8 {
+    1
+}
+fn default_fail_cycles() -> u32 {
+    3
+}
+fn default_backoff_secs() -> u64 {
+    60
 }
 fn default_unit() -> u8 {
     1
@@ -348,6 +447,34 @@ impl Config {
         if self.mqtt.max_inflight < 2 {
             return invalid("key `mqtt.max_inflight`: must be at least 2".into());
         }
+        let mut lines = HashSet::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            let at = format!("lines[{i}] (`{}`)", line.name);
+            if !lines.insert(line.name.as_str()) {
+                return invalid(format!("{at}: duplicate line name"));
+            }
+            match line.transport {
+                Transport::Tcp | Transport::RtuOverTcp
+                    if !line.address.as_deref().is_some_and(|a| a.contains(':')) =>
+                {
+                    return invalid(format!(
+                        "{at}: `address = \"host:port\"` is required for this transport"
+                    ));
+                }
+                Transport::Rtu if line.path.is_none() => {
+                    return invalid(format!(
+                        "{at}: `path` (the serial device) is required for rtu"
+                    ));
+                }
+                _ => {}
+            }
+            if line.baud == 0 || !(1..=2).contains(&line.stop_bits) {
+                return invalid(format!("{at}: baud must be positive and stop_bits 1 or 2"));
+            }
+            if line.timeout_ms == 0 {
+                return invalid(format!("{at}: timeout_ms must be positive"));
+            }
+        }
         let mut devices = HashSet::new();
         for (i, device) in self.devices.iter().enumerate() {
             let at = format!("devices[{i}] (`{}`)", device.name);
@@ -357,11 +484,8 @@ impl Config {
             if !devices.insert(&device.name) {
                 return invalid(format!("{at}: duplicate device name"));
             }
-            if !device.address.contains(':') {
-                return invalid(format!("{at}: address must be host:port"));
-            }
-            if device.timeout_ms == 0 {
-                return invalid(format!("{at}: timeout_ms must be positive"));
+            if !lines.contains(device.line.as_str()) {
+                return invalid(format!("{at}: line `{}` is not among `lines`", device.line));
             }
             if !(1..=125).contains(&device.max_registers_per_read) {
                 return invalid(format!("{at}: max_registers_per_read must be 1-125"));
@@ -430,9 +554,13 @@ mod tests {
             poll_interval_ms = 2000
             [mqtt]
             port = 11883
+            [[lines]]
+            name = "rs485"
+            transport = "rtu"
+            path = "/dev/ttyS1"
             [[devices]]
             name = "tank"
-            address = "127.0.0.1:502"
+            line = "rs485"
             [[devices.points]]
             name = "level"
             register = 4
@@ -446,6 +574,8 @@ mod tests {
         assert_eq!(config.mqtt.port, 11883);
         assert_eq!(config.mqtt.host, "127.0.0.1");
         assert_eq!(config.devices[0].unit, 1);
+        assert_eq!(config.lines[0].baud, 9600);
+        assert_eq!(config.lines[0].retries, 1);
         assert_eq!(config.devices[0].points[0].data_type, DataType::I16);
     }
 
@@ -455,6 +585,21 @@ mod tests {
         let path = write(&dir, "id = \"gw-1\"\npoll_intervall_ms = 5\n");
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("poll_intervall_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_device_on_an_unknown_line_or_a_line_without_its_address_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let orphan = "id = \"gw-1\"\n[[devices]]\nname = \"tank\"\nline = \"nope\"\npoints = []\n";
+        let err = Config::load(Some(&write(&dir, orphan)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line `nope`"), "{err}");
+        let rtu = "id = \"gw-1\"\n[[lines]]\nname = \"a\"\ntransport = \"rtu\"\n";
+        let err = Config::load(Some(&write(&dir, rtu)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`path`"), "{err}");
     }
 
     #[test]

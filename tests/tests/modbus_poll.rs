@@ -1,25 +1,16 @@
-//! The gateway's Modbus poller against device-sim over real TCP: the three
-//! outcomes of a poll (value, exception, unreachable) stay apart.
+//! The gateway's line scheduler against device-sim over real Modbus TCP:
+//! values, exceptions and unreachable devices stay apart, and a dead line
+//! is skipped instead of retried every cycle.
 
 use std::net::SocketAddr;
 
-use riser_contract::Quality;
-use riser_gateway::config::{DeviceConfig, MqttConfig};
-use riser_gateway::modbus::DevicePoller;
-use riser_sim::{BuildingSpec, Fault, Sim, SimOptions, site};
+use riser_contract::{Quality, Reading};
+use riser_gateway::config::{LineConfig, MqttConfig};
+use riser_gateway::modbus::LinePoller;
+use riser_sim::{BuildingSpec, Fault, Sim, SimHandle, SimOptions, site};
 use tokio_util::sync::CancellationToken;
 
-fn devices(modbus: SocketAddr) -> Vec<DeviceConfig> {
-    let spec = BuildingSpec::example("P-1");
-    site::gateway_config(&spec, modbus, MqttConfig::default(), "unused".into(), 1000).devices
-}
-
-fn device(devices: &[DeviceConfig], name: &str) -> DeviceConfig {
-    devices.iter().find(|d| d.name == name).unwrap().clone()
-}
-
-#[tokio::test]
-async fn a_poll_reads_scaled_values_and_status_bits() {
+async fn sim() -> (SimHandle, CancellationToken) {
     let shutdown = CancellationToken::new();
     let sim = Sim::start(
         vec![BuildingSpec::example("P-1")],
@@ -28,80 +19,119 @@ async fn a_poll_reads_scaled_values_and_status_bits() {
     )
     .await
     .unwrap();
-    let devices = devices(sim.buildings[0].modbus_addr);
+    (sim, shutdown)
+}
+
+/// The line and devices the demo's gateway uses for a simulated building.
+fn poller(modbus: SocketAddr) -> LinePoller {
+    let config = site::gateway_config(
+        &BuildingSpec::example("P-1"),
+        modbus,
+        MqttConfig::default(),
+        "unused".into(),
+        1000,
+    );
+    LinePoller::new(config.lines[0].clone(), config.devices)
+}
+
+fn find<'a>(readings: &'a [Reading], point: &str) -> &'a Reading {
+    readings
+        .iter()
+        .find(|r| r.point == point)
+        .unwrap_or_else(|| panic!("no {point}"))
+}
+
+#[tokio::test]
+async fn a_cycle_reads_scaled_values_and_status_bits_in_one_request_per_device() {
+    let (sim, shutdown) = sim().await;
     sim.inject("P-1", Fault::PumpFault).unwrap();
+    let mut line = poller(sim.buildings[0].modbus_addr);
+    let readings = line.poll().await;
 
-    let tank = DevicePoller::new(device(&devices, "tank")).poll().await;
-    assert_eq!(tank[0].point, "tank.level");
-    assert_eq!(tank[0].quality, Quality::Good);
+    let level = find(&readings, "tank.level");
     assert_eq!(
-        tank[0].value,
-        Some(2.4),
-        "normal level, 3 decimals from register 3"
+        (level.value, level.quality),
+        (Some(2.4), Quality::Good),
+        "3 decimals from register 3"
     );
-    assert_eq!(tank[0].unit.as_deref(), Some("m"));
-
-    let pumps = DevicePoller::new(device(&devices, "pumps")).poll().await;
-    let value = |name: &str| pumps.iter().find(|r| r.point == name).unwrap().value;
-    assert_eq!(value("pumps.fire_fault"), Some(1.0));
-    assert_eq!(value("pumps.fire_running"), Some(0.0));
-    assert_eq!(value("pumps.fire_auto"), Some(1.0));
-
+    assert_eq!(level.unit.as_deref(), Some("m"));
+    assert_eq!(find(&readings, "pumps.fire_fault").value, Some(1.0));
+    assert_eq!(find(&readings, "pumps.fire_running").value, Some(0.0));
+    assert_eq!(find(&readings, "pumps.fire_auto").value, Some(1.0));
+    assert_eq!(
+        line.stats().last_cycle_requests,
+        4,
+        "four devices, one coalesced read each"
+    );
+    assert_eq!(line.requests_per_cycle(), 4);
     shutdown.cancel();
     sim.join().await;
 }
 
 #[tokio::test]
-async fn a_refused_request_is_an_exception_not_a_value() {
-    let shutdown = CancellationToken::new();
-    let sim = Sim::start(
-        vec![BuildingSpec::example("P-1")],
-        SimOptions::default(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let mut absent = device(&devices(sim.buildings[0].modbus_addr), "tank");
-    absent.unit = 9; // nobody answers for unit 9 behind this serial server
-    let readings = DevicePoller::new(absent).poll().await;
-    assert_eq!(readings[0].quality, Quality::Exception);
-    assert_eq!(
-        readings[0].exception,
-        Some(0x0B),
-        "gateway target device failed to respond"
+async fn a_refused_request_is_an_exception_not_a_value_and_the_others_still_read() {
+    let (sim, shutdown) = sim().await;
+    let config = site::gateway_config(
+        &BuildingSpec::example("P-1"),
+        sim.buildings[0].modbus_addr,
+        MqttConfig::default(),
+        "unused".into(),
+        1000,
     );
-    assert_eq!(readings[0].value, None);
+    let mut devices = config.devices;
+    devices[0].unit = 9; // nobody answers for unit 9 behind this serial server
+    let mut line = LinePoller::new(config.lines[0].clone(), devices);
+    let readings = line.poll().await;
+    let tank = find(&readings, "tank.level");
+    assert_eq!(
+        (tank.quality, tank.exception, tank.value),
+        (Quality::Exception, Some(0x0B), None)
+    );
+    assert_eq!(find(&readings, "riser.pressure").quality, Quality::Good);
+    assert_eq!(line.stats().exceptions, 1);
     shutdown.cancel();
     sim.join().await;
 }
 
 #[tokio::test]
-async fn a_silent_port_is_unreachable_and_the_next_poll_reconnects() {
-    let shutdown = CancellationToken::new();
-    let sim = Sim::start(
-        vec![BuildingSpec::example("P-1")],
-        SimOptions::default(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let addr = sim.buildings[0].modbus_addr;
-    let mut wrong = device(&devices(addr), "tank");
-    // A port nobody listens on: connection refused.
+async fn a_line_nobody_answers_on_is_unreachable_then_skipped_until_the_back_off_ends() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    wrong.address = closed.to_string();
-    let mut poller = DevicePoller::new(wrong.clone());
-    let readings = poller.poll().await;
-    assert_eq!(readings[0].quality, Quality::Unreachable);
-    assert_eq!(readings[0].value, None);
-
-    // The same device config pointed back at the server reads again.
-    wrong.address = addr.to_string();
-    let readings = DevicePoller::new(wrong).poll().await;
-    assert_eq!(readings[0].quality, Quality::Good);
-    shutdown.cancel();
-    sim.join().await;
+    let mut line_config = LineConfig::tcp("dead", closed.to_string());
+    line_config.fail_cycles = 2;
+    let config = site::gateway_config(
+        &BuildingSpec::example("P-1"),
+        closed,
+        MqttConfig::default(),
+        "unused".into(),
+        1000,
+    );
+    let devices: Vec<_> = config
+        .devices
+        .into_iter()
+        .map(|mut d| {
+            d.line = "dead".into();
+            d
+        })
+        .collect();
+    let mut line = LinePoller::new(line_config, devices);
+    for _ in 0..2 {
+        let readings = line.poll().await;
+        assert!(
+            readings
+                .iter()
+                .all(|r| r.quality == Quality::Unreachable && r.value.is_none())
+        );
+    }
+    let attempts = line.stats().transport_errors;
+    let readings = line.poll().await;
+    assert!(readings.iter().all(|r| r.quality == Quality::Unreachable));
+    assert_eq!(
+        line.stats().transport_errors,
+        attempts,
+        "backing off: nothing was sent"
+    );
+    assert_eq!(line.stats().skipped, 4);
 }
