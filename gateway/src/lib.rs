@@ -6,6 +6,7 @@
 
 pub mod acquire;
 pub mod config;
+pub mod installer;
 pub mod modbus;
 pub mod outbox;
 pub mod uplink;

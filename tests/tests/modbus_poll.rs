@@ -135,3 +135,47 @@ async fn a_line_nobody_answers_on_is_unreachable_then_skipped_until_the_back_off
     );
     assert_eq!(line.stats().skipped, 4);
 }
+
+#[tokio::test]
+async fn the_installer_check_reads_every_configured_point_once_in_config_order() {
+    let (sim, shutdown) = sim().await;
+    sim.inject("P-1", Fault::PressureLoss).unwrap();
+    // Let the physics apply the fault before reading.
+    let snapshot = riser_e2e::eventually(
+        "pressure to fall",
+        std::time::Duration::from_secs(10),
+        || {
+            let s = sim.snapshot("P-1");
+            async move { s.filter(|s| s.pressure_mpa < 0.05) }
+        },
+    )
+    .await;
+    let config = site::gateway_config(
+        &BuildingSpec::example("P-1"),
+        sim.buildings[0].modbus_addr,
+        MqttConfig::default(),
+        "unused".into(),
+        1000,
+    );
+    let rows = riser_gateway::installer::check(&config).await;
+    let points: usize = config.devices.iter().map(|d| d.points.len()).sum();
+    assert_eq!(rows.len(), points);
+    assert_eq!(rows[0].polled.reading.point, "tank.level");
+    assert_eq!(
+        rows[0].polled.raw,
+        Some(2400.0),
+        "raw register before the 3 decimals"
+    );
+    let pressure = &rows[1].polled.reading;
+    assert_eq!(
+        pressure.value,
+        Some((snapshot.pressure_mpa * 1000.0).round() / 1000.0)
+    );
+    let table = riser_gateway::installer::render(&rows);
+    assert!(
+        table.lines().nth(2).unwrap().contains("0..1.6 ok"),
+        "{table}"
+    );
+    shutdown.cancel();
+    sim.join().await;
+}

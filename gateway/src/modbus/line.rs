@@ -12,7 +12,9 @@ use tokio_modbus::client::{Context, Reader, rtu, tcp};
 use tokio_modbus::prelude::SlaveContext;
 
 use super::PollError;
-use super::decode::{BlockData, Decoded, ReadBlock, ReadLimits, decode_point, plan_reads};
+use super::decode::{
+    BlockData, Decoded, ReadBlock, ReadLimits, decode_point, plan_reads, raw_value,
+};
 use super::health::{FreezeWatch, Health, silent_interval};
 use crate::config::{DeviceConfig, LineConfig, Parity, Table, Transport};
 
@@ -31,6 +33,15 @@ pub struct LineStats {
     pub transport_errors: u64,
     /// Device polls skipped while a dead device backs off.
     pub skipped: u64,
+}
+
+/// A reading with the number that came off the wire, for installer tools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polled {
+    pub reading: Reading,
+    /// The point's registers as its data type, before decimals and scaling;
+    /// `None` when the device gave nothing.
+    pub raw: Option<f64>,
 }
 
 struct DeviceState {
@@ -92,6 +103,15 @@ impl LinePoller {
     /// Reads every device once, in order. A device backing off is not asked
     /// and reports `unreachable`.
     pub async fn poll(&mut self) -> Vec<Reading> {
+        self.poll_raw()
+            .await
+            .into_iter()
+            .map(|p| p.reading)
+            .collect()
+    }
+
+    /// As [`LinePoller::poll`], with each point's raw number.
+    pub async fn poll_raw(&mut self) -> Vec<Polled> {
         let before = self.stats.requests;
         let mut readings = Vec::new();
         for index in 0..self.devices.len() {
@@ -274,7 +294,7 @@ async fn connect(config: &LineConfig, timeout: Duration) -> Result<Context, Poll
     }
 }
 
-fn decoded(state: &mut DeviceState, data: &[(ReadBlock, BlockData)]) -> Vec<Reading> {
+fn decoded(state: &mut DeviceState, data: &[(ReadBlock, BlockData)]) -> Vec<Polled> {
     let ts = OffsetDateTime::now_utc();
     let now = Instant::now();
     let device = &state.device;
@@ -290,19 +310,23 @@ fn decoded(state: &mut DeviceState, data: &[(ReadBlock, BlockData)]) -> Vec<Read
             {
                 quality = Quality::Stale;
             }
-            Reading {
+            let reading = Reading {
                 point: format!("{}.{}", device.name, point.name),
                 ts,
                 value: Some(value),
                 unit: point.unit.clone(),
                 quality,
                 exception: None,
+            };
+            Polled {
+                reading,
+                raw: Some(raw_value(point, data)),
             }
         })
         .collect()
 }
 
-fn failed(device: &DeviceConfig, error: &PollError) -> Vec<Reading> {
+fn failed(device: &DeviceConfig, error: &PollError) -> Vec<Polled> {
     let ts = OffsetDateTime::now_utc();
     let (quality, exception) = match error {
         PollError::Unreachable(_) => (Quality::Unreachable, None),
@@ -311,13 +335,16 @@ fn failed(device: &DeviceConfig, error: &PollError) -> Vec<Reading> {
     device
         .points
         .iter()
-        .map(|point| Reading {
-            point: format!("{}.{}", device.name, point.name),
-            ts,
-            value: None,
-            unit: point.unit.clone(),
-            quality,
-            exception,
+        .map(|point| Polled {
+            reading: Reading {
+                point: format!("{}.{}", device.name, point.name),
+                ts,
+                value: None,
+                unit: point.unit.clone(),
+                quality,
+                exception,
+            },
+            raw: None,
         })
         .collect()
 }

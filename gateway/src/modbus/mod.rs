@@ -11,7 +11,7 @@ pub use decode::{
     BlockData, Decoded, ReadBlock, ReadLimits, decode_point, minimum_reads, plan_reads,
 };
 pub use health::{FreezeWatch, Health, silent_interval};
-pub use line::{LinePoller, LineStats};
+pub use line::{LinePoller, LineStats, Polled};
 
 use tokio_modbus::ExceptionCode;
 

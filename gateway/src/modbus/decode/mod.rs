@@ -204,6 +204,19 @@ pub struct Decoded {
     pub quality: Quality,
 }
 
+/// The number on the wire: the point's registers read as its data type and
+/// byte order (or its bit), before decimals and scaling.
+pub fn raw_value(point: &PointConfig, data: &[(ReadBlock, BlockData)]) -> f64 {
+    if point.table.is_bits() {
+        return f64::from(u8::from(bit(data, point.table, point.register)));
+    }
+    let registers = words(data, point.table, point.register, point.data_type.width());
+    match point.bit {
+        Some(b) => f64::from((registers[0] >> b) & 1),
+        None => raw_number(&registers, point.data_type, point.order),
+    }
+}
+
 /// Decodes one point from the blocks `plan_reads` returned: raw value,
 /// decimals register, scale and offset, 4-20 mA loop, range check.
 pub fn decode_point(point: &PointConfig, data: &[(ReadBlock, BlockData)]) -> Decoded {
@@ -211,14 +224,10 @@ pub fn decode_point(point: &PointConfig, data: &[(ReadBlock, BlockData)]) -> Dec
         value,
         quality: Quality::Good,
     };
+    let mut value = raw_value(point, data);
     if point.table.is_bits() {
-        return good(f64::from(u8::from(bit(data, point.table, point.register))));
+        return good(value);
     }
-    let registers = words(data, point.table, point.register, point.data_type.width());
-    let mut value = match point.bit {
-        Some(b) => f64::from((registers[0] >> b) & 1),
-        None => raw_number(&registers, point.data_type, point.order),
-    };
     if let Some(decimals) = point.decimals_register {
         // Transmitters report 0-3 decimals; a larger number is garbage.
         let decimals = words(data, point.table, decimals, 1)[0];
