@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use riser_gateway::config::{DataType, DeviceConfig, LineConfig, MqttConfig, PointConfig};
+use riser_gateway::config::{ChannelConfig, DeviceConfig, LineConfig, MqttConfig};
 use riser_ingest::registry::{Building, PointMap, Tank, Use as RegistryUse};
 
 use crate::{BuildingSpec, Use};
@@ -19,47 +19,16 @@ pub fn gateway_id(spec: &BuildingSpec) -> String {
     format!("gw-{}", spec.id)
 }
 
-fn point(name: &str, register: u16) -> PointConfig {
-    PointConfig::new(name, register)
-}
-
-/// A QDY30A/PTMB-style RS-485 transmitter: value in register 4, decimals in 3.
-fn transmitter(name: &str, unit_id: u8, unit: &str, range: [f64; 2]) -> DeviceConfig {
+fn device(name: &str, unit: u8, profile: &str) -> DeviceConfig {
     DeviceConfig {
-        points: vec![PointConfig {
-            data_type: DataType::I16,
-            decimals_register: Some(3),
-            unit: Some(unit.into()),
-            range: Some(range),
-            ..point(name_of_value(name), 4)
-        }],
-        ..DeviceConfig::new(name, LINE, unit_id)
+        profile: Some(profile.into()),
+        ..DeviceConfig::new(name, LINE, unit)
     }
 }
 
-fn name_of_value(device: &str) -> &'static str {
-    if device == "tank" {
-        "level"
-    } else {
-        "pressure"
-    }
-}
-
-fn status_bits(name: &str, unit_id: u8, bits: &[(&str, u8)]) -> DeviceConfig {
-    DeviceConfig {
-        points: bits
-            .iter()
-            .map(|&(n, bit)| PointConfig {
-                bit: Some(bit),
-                event: true,
-                ..point(n, 0)
-            })
-            .collect(),
-        ..DeviceConfig::new(name, LINE, unit_id)
-    }
-}
-
-/// The gateway config polling one simulated building at `modbus`.
+/// The gateway config polling one simulated building at `modbus`, built
+/// from the gateway's device profiles, so the demo proves they match the
+/// simulated devices.
 pub fn gateway_config(
     spec: &BuildingSpec,
     modbus: SocketAddr,
@@ -67,42 +36,32 @@ pub fn gateway_config(
     data_dir: PathBuf,
     poll_interval_ms: u64,
 ) -> riser_gateway::Config {
-    let mut pumps = status_bits(
-        "pumps",
-        3,
-        &[
-            ("fire_running", 0),
-            ("fire_fault", 1),
-            ("fire_auto", 2),
-            ("jockey_running", 3),
-            ("jockey_fault", 4),
-        ],
+    let mut tank = device("tank", 1, "qdy30a-level");
+    tank.channels.insert(
+        "level".into(),
+        ChannelConfig {
+            range: Some([0.0, spec.tank_height_m]),
+            ..ChannelConfig::default()
+        },
     );
-    pumps.points.push(point("jockey_starts", 1));
-    riser_gateway::Config {
+    let mut config = riser_gateway::Config {
         id: gateway_id(spec),
         data_dir,
         poll_interval_ms,
         mqtt,
         lines: vec![LineConfig::tcp(LINE, modbus.to_string())],
         devices: vec![
-            transmitter("tank", 1, "m", [0.0, spec.tank_height_m]),
-            transmitter("riser", 2, "MPa", [0.0, 1.6]),
-            pumps,
-            status_bits(
-                "panel",
-                4,
-                &[
-                    ("fire_alarm", 0),
-                    ("fault", 1),
-                    ("supervisory", 2),
-                    ("disabled", 3),
-                    ("mains_fault", 4),
-                    ("backup_fault", 5),
-                ],
-            ),
+            tank,
+            device("riser", 2, "ptmb-pressure"),
+            device("pumps", 3, "pump-cabinet"),
+            device("panel", 4, "fire-panel-modbus"),
         ],
-    }
+        profiles_dir: None,
+    };
+    config
+        .resolve_profiles()
+        .expect("the built-in profiles name these channels");
+    config
 }
 
 /// The registry entry cloud-ingest judges a simulated building by.

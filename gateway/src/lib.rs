@@ -26,6 +26,8 @@ pub enum GatewayError {
     },
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// A running gateway.
@@ -38,7 +40,12 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the outbox and starts acquisition and uplink; both stop when
     /// `shutdown` is cancelled.
-    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Self, GatewayError> {
+    pub async fn start(
+        mut config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Self, GatewayError> {
+        config.resolve_profiles()?;
+        config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| GatewayError::DataDir {
             path: config.data_dir.clone(),
             source,

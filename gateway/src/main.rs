@@ -36,6 +36,8 @@ enum Command {
     Check,
     /// Read one device live, without a config file, and print what it says.
     Probe(ProbeArgs),
+    /// List the built-in device profiles and their channels.
+    Profiles,
 }
 
 #[derive(clap::Args)]
@@ -146,6 +148,18 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("config file {}", cli.config.display()))
     };
     match cli.command.unwrap_or(Command::Run) {
+        Command::Profiles => {
+            for profile in riser_gateway::config::Profiles::builtin().iter() {
+                let channels: Vec<&str> = profile.points.iter().map(|p| p.name.as_str()).collect();
+                println!(
+                    "{}\n  {}\n  channels: {}\n",
+                    profile.name,
+                    profile.description,
+                    channels.join(", ")
+                );
+            }
+            Ok(())
+        }
         Command::Probe(args) => {
             let rows = installer::probe(args.line()?, args.unit, args.point()?, args.count).await;
             print!("{}", installer::render(&rows));

@@ -66,9 +66,10 @@ impl LinePoller {
         let devices = devices
             .into_iter()
             .map(|device| {
+                let (max_registers, max_gap) = device.read_limits();
                 let limits = ReadLimits {
-                    max_registers: device.max_registers_per_read,
-                    max_gap: device.max_gap,
+                    max_registers,
+                    max_gap,
                 };
                 DeviceState {
                     blocks: plan_reads(&device.points, limits),

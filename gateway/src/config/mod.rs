@@ -1,0 +1,278 @@
+//! Gateway configuration: built-in defaults, then a TOML file, then
+//! `RISER_GATEWAY_*` environment variables (`__` separates nested keys, e.g.
+//! `RISER_GATEWAY_MQTT__HOST=broker.example`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix for overrides.
+pub const ENV_PREFIX: &str = "RISER_GATEWAY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Load(#[from] config::ConfigError),
+    #[error("invalid gateway config: {0}")]
+    Invalid(String),
+}
+
+/// One gateway: its identity, where it keeps its buffer, its uplink and the
+/// devices it polls.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Gateway id: 1-64 characters of `[A-Za-z0-9_-]`. It is the MQTT client id
+    /// and the topic prefix `riser/v1/{id}/`.
+    pub id: String,
+    /// Directory for the outbox database (`outbox.db`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Time between two poll cycles, in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// The MQTT uplink.
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Communication lines: an RS-485 port, a Modbus TCP endpoint or a
+    /// serial device server. Each line has one request outstanding at a time.
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
+    /// Field devices polled every cycle, each on a line.
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+    /// A directory of site-specific device profiles (`*.toml`), added to
+    /// the built-in library.
+    #[serde(default)]
+    pub profiles_dir: Option<PathBuf>,
+}
+
+mod modbus;
+mod profiles;
+
+pub use modbus::*;
+pub use profiles::{ChannelConfig, Profile, Profiles};
+
+/// MQTT broker connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    #[serde(default = "default_mqtt_host")]
+    pub host: String,
+    /// Broker TCP port.
+    #[serde(default = "default_mqtt_port")]
+    pub port: u16,
+    /// User name, if the broker requires one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password, if the broker requires one.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// MQTT keep-alive, seconds; the broker publishes the last-will after 1.5 × this.
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Messages sent but not yet acknowledged (PUBACK) at most.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: u16,
+    /// Wait before reconnecting after the connection is lost, milliseconds.
+    #[serde(default = "default_reconnect_delay_ms")]
+    pub reconnect_delay_ms: u64,
+    /// Longest wait between reconnection attempts while the broker stays
+    /// away (the wait doubles from `reconnect_delay_ms`), milliseconds.
+    #[serde(default = "default_reconnect_max_delay_ms")]
+    pub reconnect_max_delay_ms: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: default_mqtt_host(),
+            port: default_mqtt_port(),
+            username: None,
+            password: None,
+            keep_alive_secs: default_keep_alive_secs(),
+            max_inflight: default_max_inflight(),
+            reconnect_delay_ms: default_reconnect_delay_ms(),
+            reconnect_max_delay_ms: default_reconnect_max_delay_ms(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/riser")
+}
+fn default_poll_interval_ms() -> u64 {
+    5_000
+}
+fn default_mqtt_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_mqtt_port() -> u16 {
+    1883
+}
+fn default_keep_alive_secs() -> u64 {
+    30
+}
+fn default_max_inflight() -> u16 {
+    32
+}
+fn default_reconnect_delay_ms() -> u64 {
+    1_000
+}
+fn default_reconnect_max_delay_ms() -> u64 {
+    10_000
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if given), then the environment, and
+    /// validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let mut config: Config = builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        config.resolve_profiles()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Replaces every device's `profile` and `channels` by the points they
+    /// stand for (see [`Profiles::resolve`]). Idempotent.
+    pub fn resolve_profiles(&mut self) -> Result<(), ConfigError> {
+        if self.devices.iter().all(|d| d.profile.is_none()) {
+            return Ok(());
+        }
+        let profiles = match &self.profiles_dir {
+            Some(dir) => Profiles::with_dir(dir).map_err(ConfigError::Invalid)?,
+            None => Profiles::builtin(),
+        };
+        for (i, device) in self.devices.iter_mut().enumerate() {
+            profiles.resolve(device).map_err(|e| {
+                ConfigError::Invalid(format!("devices[{i}] (`{}`): {e}", device.name))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: identity, names, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if let Err(e) = riser_contract::validate_gateway_id(&self.id) {
+            return invalid(format!("key `id`: {e}"));
+        }
+        if self.poll_interval_ms < 100 {
+            return invalid("key `poll_interval_ms`: must be at least 100".into());
+        }
+        if self.mqtt.max_inflight < 2 {
+            return invalid("key `mqtt.max_inflight`: must be at least 2".into());
+        }
+        let mut lines = HashSet::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            let at = format!("lines[{i}] (`{}`)", line.name);
+            if !lines.insert(line.name.as_str()) {
+                return invalid(format!("{at}: duplicate line name"));
+            }
+            match line.transport {
+                Transport::Tcp | Transport::RtuOverTcp
+                    if !line.address.as_deref().is_some_and(|a| a.contains(':')) =>
+                {
+                    return invalid(format!(
+                        "{at}: `address = \"host:port\"` is required for this transport"
+                    ));
+                }
+                Transport::Rtu if line.path.is_none() => {
+                    return invalid(format!(
+                        "{at}: `path` (the serial device) is required for rtu"
+                    ));
+                }
+                _ => {}
+            }
+            if line.baud == 0 || !(1..=2).contains(&line.stop_bits) {
+                return invalid(format!("{at}: baud must be positive and stop_bits 1 or 2"));
+            }
+            if line.timeout_ms == 0 {
+                return invalid(format!("{at}: timeout_ms must be positive"));
+            }
+        }
+        let mut devices = HashSet::new();
+        for (i, device) in self.devices.iter().enumerate() {
+            let at = format!("devices[{i}] (`{}`)", device.name);
+            if device.name.is_empty() || device.name.contains(['.', '/', '+', '#']) {
+                return invalid(format!("{at}: name must be non-empty without . / + #"));
+            }
+            if !devices.insert(&device.name) {
+                return invalid(format!("{at}: duplicate device name"));
+            }
+            if !lines.contains(device.line.as_str()) {
+                return invalid(format!("{at}: line `{}` is not among `lines`", device.line));
+            }
+            if device.points.is_empty() {
+                return invalid(format!(
+                    "{at}: no points: name a `profile` or list `points`"
+                ));
+            }
+            let (max_registers_per_read, _) = device.read_limits();
+            if !(1..=125).contains(&max_registers_per_read) {
+                return invalid(format!("{at}: max_registers_per_read must be 1-125"));
+            }
+            let mut points = HashSet::new();
+            for point in &device.points {
+                if point.name.is_empty() || point.name.contains(['/', '+', '#']) {
+                    return invalid(format!("{at}: point name `{}` is invalid", point.name));
+                }
+                if !points.insert(&point.name) {
+                    return invalid(format!("{at}: duplicate point `{}`", point.name));
+                }
+                let bad = |what: &str| invalid(format!("{at}: point `{}`: {what}", point.name));
+                if point.bit.is_some_and(|b| b > 15) {
+                    return bad("bit must be 0-15");
+                }
+                if point.bit.is_some() && point.data_type.width() != 1 {
+                    return bad("bit needs a 16-bit data_type");
+                }
+                if point.table.is_bits()
+                    && (point.data_type != DataType::U16
+                        || point.bit.is_some()
+                        || point.decimals_register.is_some())
+                {
+                    return bad(
+                        "coils and discrete inputs are single bits: no data_type, bit or decimals_register",
+                    );
+                }
+                if point.data_type.width() > max_registers_per_read {
+                    return bad("data_type is wider than max_registers_per_read");
+                }
+                if let Some([low, high]) = point.range
+                    && (low.is_nan() || high.is_nan() || low >= high)
+                {
+                    return bad("range must be [low, high] with low < high");
+                }
+                if !point.scale.is_finite() || point.scale == 0.0 {
+                    return invalid(format!(
+                        "{at}: point `{}`: scale must be a non-zero number",
+                        point.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
