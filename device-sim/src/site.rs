@@ -56,6 +56,7 @@ pub fn gateway_config(
             device("pumps", 3, "pump-cabinet"),
             device("panel", 4, "fire-panel-modbus"),
         ],
+        mqtt_sensors: None,
         profiles_dir: None,
     };
     config

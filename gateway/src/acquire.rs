@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use riser_contract::{Event, EventKind, Events, Quality, Reading, Stream, Telemetry, VERSION};
+use time::OffsetDateTime;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::modbus::LinePoller;
+use crate::mqtt_sensors::SensorHub;
 use crate::outbox::{Outbox, OutboxError};
 
 /// Last seen value and quality of each point.
@@ -54,7 +56,7 @@ pub fn detect_events(
 
 /// Polls until `shutdown`. An outbox write failure is logged at ERROR (the
 /// reading is lost) and the loop goes on.
-pub async fn run(config: Config, outbox: Outbox, shutdown: CancellationToken) {
+pub async fn run(config: Config, outbox: Outbox, sensors: SensorHub, shutdown: CancellationToken) {
     let event_points: HashSet<String> = config
         .devices
         .iter()
@@ -87,11 +89,14 @@ pub async fn run(config: Config, outbox: Outbox, shutdown: CancellationToken) {
             _ = ticker.tick() => {}
         }
         // Lines run side by side; on each line one request at a time.
-        let readings: Vec<Reading> = join_all(lines.iter_mut().map(LinePoller::poll))
+        let mut readings: Vec<Reading> = join_all(lines.iter_mut().map(LinePoller::poll))
             .await
             .into_iter()
             .flatten()
             .collect();
+        if let Some(sensor_config) = &config.mqtt_sensors {
+            readings.extend(sensors.readings(sensor_config, OffsetDateTime::now_utc()));
+        }
         if readings.is_empty() {
             continue;
         }

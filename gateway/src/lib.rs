@@ -8,6 +8,7 @@ pub mod acquire;
 pub mod config;
 pub mod installer;
 pub mod modbus;
+pub mod mqtt_sensors;
 pub mod outbox;
 pub mod uplink;
 
@@ -33,8 +34,11 @@ pub enum GatewayError {
 /// A running gateway.
 pub struct Gateway {
     pub outbox: Outbox,
+    /// Latest values of the wireless sensors.
+    pub sensors: mqtt_sensors::SensorHub,
     acquire: JoinHandle<()>,
     uplink: JoinHandle<()>,
+    sensor_task: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -58,11 +62,27 @@ impl Gateway {
             outbox.clone(),
             shutdown.clone(),
         ));
-        let acquire = tokio::spawn(acquire::run(config, outbox.clone(), shutdown));
+        let sensors = mqtt_sensors::SensorHub::default();
+        let sensor_task = config.mqtt_sensors.clone().map(|sensor_config| {
+            tokio::spawn(mqtt_sensors::run(
+                config.id.clone(),
+                sensor_config,
+                sensors.clone(),
+                shutdown.clone(),
+            ))
+        });
+        let acquire = tokio::spawn(acquire::run(
+            config,
+            outbox.clone(),
+            sensors.clone(),
+            shutdown,
+        ));
         Ok(Self {
             outbox,
+            sensors,
             acquire,
             uplink,
+            sensor_task,
         })
     }
 
@@ -70,6 +90,9 @@ impl Gateway {
     pub async fn join(self) {
         let _ = self.acquire.await;
         let _ = self.uplink.await;
+        if let Some(task) = self.sensor_task {
+            let _ = task.await;
+        }
         self.outbox.close().await;
     }
 }

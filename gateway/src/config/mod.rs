@@ -42,6 +42,9 @@ pub struct Config {
     /// Field devices polled every cycle, each on a line.
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// Wireless sensors on a site MQTT broker.
+    #[serde(default)]
+    pub mqtt_sensors: Option<SensorsConfig>,
     /// A directory of site-specific device profiles (`*.toml`), added to
     /// the built-in library.
     #[serde(default)]
@@ -50,9 +53,11 @@ pub struct Config {
 
 mod modbus;
 mod profiles;
+mod sensors;
 
 pub use modbus::*;
 pub use profiles::{ChannelConfig, Profile, Profiles};
+pub use sensors::{SensorDevice, SensorPoint, SensorsConfig};
 
 /// MQTT broker connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +177,32 @@ impl Config {
     /// Checks what serde cannot: identity, names, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        for (i, sensor) in self
+            .mqtt_sensors
+            .iter()
+            .flat_map(|s| &s.devices)
+            .enumerate()
+        {
+            let at = format!("mqtt_sensors.devices[{i}] (`{}`)", sensor.name);
+            if sensor.topic.is_empty() || sensor.topic.contains(['+', '#']) {
+                return invalid(format!(
+                    "{at}: topic must be an exact topic, without wildcards"
+                ));
+            }
+            if let Some(p) = sensor
+                .points
+                .iter()
+                .find(|p| !p.pointer.is_empty() && !p.pointer.starts_with('/'))
+            {
+                return invalid(format!(
+                    "{at}: point `{}`: pointer must start with `/` (RFC 6901)",
+                    p.name
+                ));
+            }
+            if self.devices.iter().any(|d| d.name == sensor.name) {
+                return invalid(format!("{at}: name is also a Modbus device's"));
+            }
+        }
         if let Err(e) = riser_contract::validate_gateway_id(&self.id) {
             return invalid(format!("key `id`: {e}"));
         }
