@@ -1,11 +1,5 @@
-//! The HTTP control interface: inspect buildings, inject and clear faults.
-//!
-//! | method | path | |
-//! |---|---|---|
-//! | GET | `/buildings` | every building's snapshot |
-//! | GET | `/buildings/{id}` | one snapshot |
-//! | POST | `/buildings/{id}/faults` | inject a fault, e.g. `{"fault":"drain_tank","to_level_m":0.3}` → 204 |
-//! | DELETE | `/buildings/{id}/faults` | clear all faults → 204 |
+//! The HTTP control interface: inspect buildings, inject and clear process
+//! and communication faults. The routes are listed in the crate docs.
 
 use std::sync::Arc;
 
@@ -17,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::Error;
+use crate::comm::UnitCommFault;
 use crate::model::Fault;
 use crate::snapshot::BuildingSnapshot;
 use crate::world::World;
@@ -64,6 +59,7 @@ pub(crate) fn router(world: Arc<World>) -> Router {
         .route("/buildings", get(list))
         .route("/buildings/{id}", get(one))
         .route("/buildings/{id}/faults", post(inject).delete(clear))
+        .route("/buildings/{id}/comm", post(inject_comm).delete(clear_comm))
         .with_state(world)
 }
 
@@ -96,6 +92,25 @@ async fn clear(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     world.clear(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn inject_comm(
+    State(world): State<Arc<World>>,
+    Path(id): Path<String>,
+    body: Result<Json<UnitCommFault>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    world.index_of(&id)?;
+    let Json(UnitCommFault { unit, fault }) = body?;
+    world.inject_comm(&id, unit, fault)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_comm(
+    State(world): State<Arc<World>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    world.clear_comm(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,6 +197,57 @@ mod tests {
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (_, body) = call(&world, "GET", "/buildings/C-1", None).await;
         assert_eq!(body["faults"], serde_json::json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_communication_fault_shows_in_the_snapshot_until_cleared() {
+        let world = world();
+        let dead = r#"{"fault":"dead","unit":3}"#;
+        let (status, _) = call(&world, "POST", "/buildings/C-1/comm", Some(dead)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let slow = r#"{"fault":"slow","delay_ms":800}"#;
+        let (status, _) = call(&world, "POST", "/buildings/C-1/comm", Some(slow)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, body) = call(&world, "GET", "/buildings/C-1", None).await;
+        assert_eq!(
+            body["comm_faults"],
+            serde_json::json!([{"fault": "slow", "delay_ms": 800}]),
+            "a fault for every unit replaces the ones before it"
+        );
+        let (status, _) = call(&world, "POST", "/buildings/C-1/comm", Some(dead)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, body) = call(&world, "GET", "/buildings/C-1", None).await;
+        assert_eq!(
+            body["comm_faults"][1],
+            serde_json::json!({"fault": "dead", "unit": 3})
+        );
+        assert_eq!(body["faults"], serde_json::json!([]));
+
+        let (status, _) = call(&world, "DELETE", "/buildings/C-1/comm", None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, body) = call(&world, "GET", "/buildings/C-1", None).await;
+        assert_eq!(body["comm_faults"], serde_json::json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_communication_fault_for_a_missing_unit_or_building_is_refused() {
+        let world = world();
+        let nine = r#"{"fault":"frozen","unit":9}"#;
+        let (status, body) = call(&world, "POST", "/buildings/C-1/comm", Some(nine)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body["error"].as_str().unwrap().contains("unit 9"), "{body}");
+        let (status, _) = call(
+            &world,
+            "POST",
+            "/buildings/C-1/comm",
+            Some(r#"{"fault":"noisy"}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        for (method, body) in [("POST", Some(r#"{"fault":"dead"}"#)), ("DELETE", None)] {
+            let (status, _) = call(&world, method, "/buildings/NOPE/comm", body).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+        }
     }
 
     #[tokio::test]

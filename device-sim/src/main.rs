@@ -19,7 +19,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve simulated buildings: one Modbus TCP port each, units 1-4, and a control interface.
+    /// Serve simulated buildings: one Modbus TCP port each, units 1-5, and a control interface.
     Serve(ServeArgs),
     /// Run the whole system in one process: cloud-ingest (embedded broker, SQLite,
     /// dashboard), simulated buildings with faults, and one gateway per building.
@@ -67,7 +67,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the simulator")?;
     for building in &sim.buildings {
         println!(
-            "{}  modbus tcp://{} (units 1-4)",
+            "{}  modbus tcp://{} (units 1-5)",
             building.id, building.modbus_addr
         );
     }

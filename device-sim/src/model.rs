@@ -36,13 +36,21 @@ pub enum Fault {
     FireAlarm,
     /// Mains power lost at the panel.
     PowerFault,
+    /// The 4-20 mA loop of one analog-input channel (0-7, unit 5) is broken:
+    /// the channel reads 0 µA.
+    WireBreak { channel: u8 },
 }
+
+/// Channels of the analog-input module (unit 5).
+pub const AI_CHANNELS: u8 = 8;
 
 /// A fault that cannot be applied to this building.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FaultError {
     #[error("to_level_m must be between 0 and the tank height {tank_height_m} m, not {to_level_m}")]
     LevelOutOfRange { to_level_m: f64, tank_height_m: f64 },
+    #[error("channel must be between 0 and {}, not {channel}", AI_CHANNELS - 1)]
+    ChannelOutOfRange { channel: u8 },
 }
 
 /// The pump control cabinet as its status register shows it.
@@ -103,6 +111,8 @@ struct ActiveFaults {
     panel_disabled: bool,
     fire_alarm: bool,
     power_fault: bool,
+    /// Bit i set: analog-input channel i has a broken loop.
+    wire_breaks: u8,
 }
 
 /// The state of one simulated building.
@@ -173,6 +183,12 @@ impl BuildingModel {
             Fault::PanelDisabled => f.panel_disabled = true,
             Fault::FireAlarm => f.fire_alarm = true,
             Fault::PowerFault => f.power_fault = true,
+            Fault::WireBreak { channel } => {
+                if channel >= AI_CHANNELS {
+                    return Err(FaultError::ChannelOutOfRange { channel });
+                }
+                f.wire_breaks |= 1 << channel;
+            }
         }
         Ok(())
     }
@@ -199,6 +215,9 @@ impl BuildingModel {
         let drain = f.drain_to.map(|to| Fault::DrainTank {
             to_level_m: Some(to),
         });
+        let breaks = (0..AI_CHANNELS)
+            .filter(|channel| self.wire_broken(*channel))
+            .map(|channel| Fault::WireBreak { channel });
         drain
             .into_iter()
             .chain(
@@ -207,7 +226,14 @@ impl BuildingModel {
                     .filter(|(on, _)| *on)
                     .map(|(_, fault)| fault),
             )
+            .chain(breaks)
             .collect()
+    }
+
+    /// Whether the loop of analog-input `channel` is broken; `false` for a
+    /// channel the module does not have.
+    pub fn wire_broken(&self, channel: u8) -> bool {
+        channel < AI_CHANNELS && self.faults.wire_breaks & (1 << channel) != 0
     }
 
     /// Advances the physics by `dt`.

@@ -85,6 +85,32 @@ fn a_drain_level_outside_the_tank_is_refused() {
 }
 
 #[test]
+fn broken_loops_are_kept_per_channel_and_listed_after_the_other_faults() {
+    let mut m = model(false);
+    m.inject(Fault::WireBreak { channel: 6 }).unwrap();
+    m.inject(Fault::FireAlarm).unwrap();
+    m.inject(Fault::WireBreak { channel: 1 }).unwrap();
+    assert!(m.wire_broken(1) && m.wire_broken(6) && !m.wire_broken(0));
+    assert_eq!(
+        m.faults(),
+        vec![
+            Fault::FireAlarm,
+            Fault::WireBreak { channel: 1 },
+            Fault::WireBreak { channel: 6 },
+        ]
+    );
+    assert_eq!(
+        m.inject(Fault::WireBreak { channel: 8 }),
+        Err(FaultError::ChannelOutOfRange { channel: 8 })
+    );
+    assert!(!m.wire_broken(8));
+    m.clear();
+    assert!(!m.wire_broken(1));
+    let json: Fault = serde_json::from_str(r#"{"fault":"wire_break","channel":0}"#).unwrap();
+    assert_eq!(json, Fault::WireBreak { channel: 0 });
+}
+
+#[test]
 fn clearing_refills_the_tank_to_the_normal_level() {
     let mut m = model(false);
     m.inject(Fault::DrainTank {

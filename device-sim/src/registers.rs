@@ -1,6 +1,7 @@
-//! The register map of a simulated building: four devices on one RS-485
-//! line behind a serial device server, each at its own unit id. Every table
-//! is read-only and answers both FC 03 (holding) and FC 04 (input).
+//! The register map of a simulated building: five devices on one RS-485
+//! line (behind a serial device server over TCP, or on an RTU line), each at
+//! its own unit id. Every table is read-only and answers both FC 03
+//! (holding) and FC 04 (input).
 //!
 //! | unit | device | registers |
 //! |---|---|---|
@@ -8,10 +9,15 @@
 //! | 2 | pressure transmitter at the most unfavourable point (PTMB layout) | as unit 1; unit 2 = MPa, range 0..1.600 |
 //! | 3 | pump control cabinet | 0 status bits, 1 jockey starts, 2 jockey present |
 //! | 4 | fire-alarm control panel | 0 status bits |
+//! | 5 | 8-channel 4-20 mA analog-input module | 0-7 channel current, µA (u16); 0 = broken loop |
+//!
+//! The analog-input module's channel 0 carries the tank level (4-20 mA over
+//! 0..tank height), channel 1 the pressure at the most unfavourable point
+//! (4-20 mA over 0..1.6 MPa); channels 2-7 are spare and read 4 mA.
 
 use tokio_modbus::{ExceptionCode, Request, Response};
 
-use crate::model::BuildingModel;
+use crate::model::{AI_CHANNELS, BuildingModel};
 
 /// Rooftop tank level transmitter.
 pub const TANK_UNIT: u8 = 1;
@@ -21,6 +27,19 @@ pub const PRESSURE_UNIT: u8 = 2;
 pub const PUMP_UNIT: u8 = 3;
 /// Fire-alarm control panel.
 pub const PANEL_UNIT: u8 = 4;
+/// 8-channel 4-20 mA analog-input module.
+pub const AI_UNIT: u8 = 5;
+/// Every unit on a building's line.
+pub const UNITS: [u8; 5] = [TANK_UNIT, PRESSURE_UNIT, PUMP_UNIT, PANEL_UNIT, AI_UNIT];
+
+/// Analog-input channel of the tank level.
+pub const AI_LEVEL_CHANNEL: u8 = 0;
+/// Analog-input channel of the pressure at the most unfavourable point.
+pub const AI_PRESSURE_CHANNEL: u8 = 1;
+/// Loop current at the bottom of a transmitter's range, µA.
+pub const LOOP_ZERO_UA: u16 = 4000;
+/// Loop current at the top of a transmitter's range, µA.
+pub const LOOP_FULL_UA: u16 = 20_000;
 
 /// Most registers one read may ask for (Modbus application protocol 6.3).
 pub const MAX_READ_QUANTITY: u16 = 125;
@@ -52,6 +71,32 @@ fn bits(flags: &[bool]) -> u16 {
         .enumerate()
         .filter(|(_, on)| **on)
         .fold(0, |acc, (bit, _)| acc | (1 << bit))
+}
+
+/// A 4-20 mA transmitter's loop current for `value` over `0..full_scale`,
+/// in µA; values outside the range saturate at 4 and 20 mA.
+pub fn loop_current_ua(value: f64, full_scale: f64) -> u16 {
+    let ratio = if full_scale > 0.0 {
+        (value / full_scale).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let span = f64::from(LOOP_FULL_UA - LOOP_ZERO_UA);
+    // Between 4000 and 20 000 by construction.
+    LOOP_ZERO_UA + (span * ratio).round() as u16
+}
+
+fn analog_inputs(model: &BuildingModel) -> Vec<u16> {
+    let level = loop_current_ua(model.level_m(), model.spec().tank_height_m);
+    let pressure = loop_current_ua(model.pressure_mpa(), PRESSURE_RANGE_MPA);
+    (0..AI_CHANNELS)
+        .map(|channel| match channel {
+            _ if model.wire_broken(channel) => 0,
+            AI_LEVEL_CHANNEL => level,
+            AI_PRESSURE_CHANNEL => pressure,
+            _ => LOOP_ZERO_UA,
+        })
+        .collect()
 }
 
 fn transmitter(unit: u8, unit_code: u16, value: f64, range_full: f64) -> Vec<u16> {
@@ -101,6 +146,7 @@ fn device_registers(model: &BuildingModel, unit: u8) -> Option<Vec<u16>> {
                 p.backup_fault,
             ])])
         }
+        AI_UNIT => Some(analog_inputs(model)),
         _ => None,
     }
 }
@@ -231,6 +277,37 @@ mod tests {
     }
 
     #[test]
+    fn the_analog_module_carries_level_and_pressure_as_4_to_20_ma() {
+        let registers = read_registers(&model(false), AI_UNIT, 0, 8).unwrap();
+        // 4 + 16 × 2.4 / 2.5 = 19.36 mA; 4 + 16 × 0.08232 / 1.6 = 4.8232 mA.
+        assert_eq!(
+            registers,
+            vec![19_360, 4823, 4000, 4000, 4000, 4000, 4000, 4000]
+        );
+        let input = respond(&model(false), AI_UNIT, &Request::ReadInputRegisters(0, 8));
+        assert_eq!(input, Ok(Response::ReadInputRegisters(registers)));
+    }
+
+    #[test]
+    fn a_broken_loop_reads_zero_microamps_on_its_channel_only() {
+        let mut m = model(false);
+        m.inject(Fault::WireBreak { channel: 0 }).unwrap();
+        m.inject(Fault::WireBreak { channel: 7 }).unwrap();
+        let registers = read_registers(&m, AI_UNIT, 0, 8).unwrap();
+        assert_eq!(registers, vec![0, 4823, 4000, 4000, 4000, 4000, 4000, 0]);
+        m.clear();
+        assert_eq!(read_registers(&m, AI_UNIT, 0, 1).unwrap(), vec![19_360]);
+    }
+
+    #[test]
+    fn loop_currents_saturate_at_4_and_20_ma() {
+        assert_eq!(loop_current_ua(-1.0, 2.5), 4000);
+        assert_eq!(loop_current_ua(1.25, 2.5), 12_000);
+        assert_eq!(loop_current_ua(3.0, 2.5), 20_000);
+        assert_eq!(loop_current_ua(1.0, 0.0), 4000);
+    }
+
+    #[test]
     fn reads_past_a_device_table_are_illegal_addresses() {
         let m = model(false);
         assert_eq!(
@@ -243,6 +320,10 @@ mod tests {
         );
         assert_eq!(
             read_registers(&m, PANEL_UNIT, 1, 1),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            read_registers(&m, AI_UNIT, 4, 5),
             Err(ExceptionCode::IllegalDataAddress)
         );
         assert_eq!(
@@ -267,7 +348,7 @@ mod tests {
     #[test]
     fn an_unknown_unit_is_a_gateway_target_failure() {
         let m = model(false);
-        for unit in [0, 5, 247, 255] {
+        for unit in [0, 6, 247, 255] {
             assert_eq!(
                 read_registers(&m, unit, 0, 1),
                 Err(ExceptionCode::GatewayTargetDevice)

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, interval_at};
 use tokio_util::sync::CancellationToken;
 
+use crate::comm::CommFault;
 use crate::model::{BuildingModel, Fault};
 use crate::options::SimOptions;
 use crate::snapshot::BuildingSnapshot;
@@ -27,7 +28,7 @@ pub struct Sim {
 pub struct SimBuilding {
     /// Building id, as in its spec.
     pub id: String,
-    /// Where its Modbus TCP server listens; units 1-4 answer there.
+    /// Where its Modbus TCP server listens; units 1-5 answer there.
     pub modbus_addr: SocketAddr,
 }
 
@@ -89,7 +90,7 @@ impl Sim {
             let modbus_addr = listener
                 .local_addr()
                 .map_err(|source| Error::Bind { addr, source })?;
-            let id = world.lock(index).spec().id.clone();
+            let id = world.id(index);
             buildings.push(SimBuilding { id, modbus_addr });
             listeners.push(listener);
         }
@@ -126,9 +127,31 @@ impl Sim {
         self.world.inject(building_id, fault)
     }
 
-    /// Clears every fault of a building.
+    /// Clears every process fault of a building; communication faults stay
+    /// until [`Sim::clear_comm`].
     pub fn clear(&self, building_id: &str) -> Result<(), Error> {
         self.world.clear(building_id)
+    }
+
+    /// Injects a communication fault into one unit of a building, or into
+    /// every unit for `unit: None`; logged at INFO. Applies on every line
+    /// the building is served on.
+    pub fn inject_comm(
+        &self,
+        building_id: &str,
+        unit: Option<u8>,
+        fault: CommFault,
+    ) -> Result<(), Error> {
+        self.world.inject_comm(building_id, unit, fault)
+    }
+
+    /// Clears every communication fault of a building.
+    pub fn clear_comm(&self, building_id: &str) -> Result<(), Error> {
+        self.world.clear_comm(building_id)
+    }
+
+    pub(crate) fn world(&self) -> Arc<World> {
+        Arc::clone(&self.world)
     }
 
     /// A building's state now, or `None` for an unknown id.
@@ -153,9 +176,27 @@ impl SimHandle {
         self.sim.inject(building_id, fault)
     }
 
-    /// Clears every fault of a building; it refills and recovers over the following ticks.
+    /// Clears every process fault of a building; it refills and recovers
+    /// over the following ticks. Communication faults stay until
+    /// [`SimHandle::clear_comm`].
     pub fn clear(&self, building_id: &str) -> Result<(), Error> {
         self.sim.clear(building_id)
+    }
+
+    /// Injects a communication fault into one unit of a building, or into
+    /// every unit for `unit: None`; logged at INFO.
+    pub fn inject_comm(
+        &self,
+        building_id: &str,
+        unit: Option<u8>,
+        fault: CommFault,
+    ) -> Result<(), Error> {
+        self.sim.inject_comm(building_id, unit, fault)
+    }
+
+    /// Clears every communication fault of a building.
+    pub fn clear_comm(&self, building_id: &str) -> Result<(), Error> {
+        self.sim.clear_comm(building_id)
     }
 
     /// A building's state now, or `None` for an unknown id.

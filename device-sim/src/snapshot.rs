@@ -1,8 +1,10 @@
 //! What the control interface shows of a building: its physical state, the
-//! bits its devices report and the faults in force.
+//! bits its devices report and the faults in force, process and
+//! communication.
 
 use serde::{Deserialize, Serialize};
 
+use crate::comm::UnitCommFault;
 use crate::model::{BuildingModel, Fault, PanelStatus, PumpStatus};
 
 /// A building's state at one instant.
@@ -26,8 +28,12 @@ pub struct BuildingSnapshot {
     pub panel: PanelStatus,
     /// Faults in force.
     pub faults: Vec<Fault>,
+    /// Communication faults in force, the one for every unit first.
+    #[serde(default)]
+    pub comm_faults: Vec<UnitCommFault>,
 }
 
+/// The model alone knows no communication faults: `comm_faults` is empty.
 impl From<&BuildingModel> for BuildingSnapshot {
     fn from(model: &BuildingModel) -> Self {
         Self {
@@ -40,6 +46,7 @@ impl From<&BuildingModel> for BuildingSnapshot {
             pumps: model.pumps(),
             panel: model.panel(),
             faults: model.faults(),
+            comm_faults: Vec::new(),
         }
     }
 }

@@ -187,3 +187,49 @@ async fn after_shutdown_the_modbus_port_is_closed() {
     stop(sim, shutdown).await;
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn comm_faults_injected_over_http_silence_or_garble_a_unit_over_tcp() {
+    let (sim, shutdown) = start().await;
+    let addr = sim.buildings[0].modbus_addr;
+    let (status, body) = http(
+        sim.control_addr,
+        "POST",
+        "/buildings/M-1/comm",
+        r#"{"fault":"dead","unit":3}"#,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let mut pumps = connect(addr, 3).await;
+    // A bound on a unit that never answers, not a sleep.
+    let waited = tokio::time::timeout(
+        Duration::from_millis(200),
+        pumps.read_holding_registers(0, 1),
+    )
+    .await;
+    assert!(waited.is_err(), "{waited:?}");
+
+    sim.inject_comm("M-1", Some(1), riser_sim::CommFault::Garbage)
+        .unwrap();
+    let mut tank = connect(addr, 1).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), tank.read_holding_registers(4, 1))
+        .await
+        .expect("noise and a closed connection are reported at once");
+    assert!(
+        matches!(answer, Err(tokio_modbus::Error::Transport(_))),
+        "{answer:?}"
+    );
+    let snapshot = sim.snapshot("M-1").unwrap();
+    assert_eq!(snapshot.comm_faults.len(), 2, "{snapshot:?}");
+
+    let (status, _) = http(sim.control_addr, "DELETE", "/buildings/M-1/comm", "").await;
+    assert_eq!(status, 204);
+    let mut tank = connect(addr, 1).await;
+    assert_eq!(
+        tank.read_holding_registers(4, 1).await.unwrap(),
+        Ok(vec![2400])
+    );
+    let mut pumps = connect(addr, 3).await;
+    assert!(pumps.read_holding_registers(0, 1).await.unwrap().is_ok());
+    stop(sim, shutdown).await;
+}

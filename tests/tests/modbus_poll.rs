@@ -22,15 +22,20 @@ async fn sim() -> (SimHandle, CancellationToken) {
     (sim, shutdown)
 }
 
-/// The line and devices the demo's gateway uses for a simulated building.
-fn poller(modbus: SocketAddr) -> LinePoller {
-    let config = site::gateway_config(
+/// The gateway config the demo uses for a simulated building at `modbus`.
+fn site_config(modbus: SocketAddr) -> riser_gateway::Config {
+    site::gateway_config(
         &BuildingSpec::example("P-1"),
         modbus,
         MqttConfig::default(),
         "unused".into(),
         1000,
-    );
+    )
+}
+
+/// The line and devices the demo's gateway uses for a simulated building.
+fn poller(modbus: SocketAddr) -> LinePoller {
+    let config = site_config(modbus);
     LinePoller::new(config.lines[0].clone(), config.devices)
 }
 
@@ -71,13 +76,7 @@ async fn a_cycle_reads_scaled_values_and_status_bits_in_one_request_per_device()
 #[tokio::test]
 async fn a_refused_request_is_an_exception_not_a_value_and_the_others_still_read() {
     let (sim, shutdown) = sim().await;
-    let config = site::gateway_config(
-        &BuildingSpec::example("P-1"),
-        sim.buildings[0].modbus_addr,
-        MqttConfig::default(),
-        "unused".into(),
-        1000,
-    );
+    let config = site_config(sim.buildings[0].modbus_addr);
     let mut devices = config.devices;
     devices[0].unit = 9; // nobody answers for unit 9 behind this serial server
     let mut line = LinePoller::new(config.lines[0].clone(), devices);
@@ -101,13 +100,7 @@ async fn a_line_nobody_answers_on_is_unreachable_then_skipped_until_the_back_off
         .unwrap();
     let mut line_config = LineConfig::tcp("dead", closed.to_string());
     line_config.fail_cycles = 2;
-    let config = site::gateway_config(
-        &BuildingSpec::example("P-1"),
-        closed,
-        MqttConfig::default(),
-        "unused".into(),
-        1000,
-    );
+    let config = site_config(closed);
     let devices: Vec<_> = config
         .devices
         .into_iter()
@@ -150,13 +143,7 @@ async fn the_installer_check_reads_every_configured_point_once_in_config_order()
         },
     )
     .await;
-    let config = site::gateway_config(
-        &BuildingSpec::example("P-1"),
-        sim.buildings[0].modbus_addr,
-        MqttConfig::default(),
-        "unused".into(),
-        1000,
-    );
+    let config = site_config(sim.buildings[0].modbus_addr);
     let rows = riser_gateway::installer::check(&config).await;
     let points: usize = config.devices.iter().map(|d| d.points.len()).sum();
     assert_eq!(rows.len(), points);
