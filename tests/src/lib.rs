@@ -147,3 +147,45 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Two linked pseudo-terminals made by `socat`, like the two ends of an
+/// RS-485 line: whatever is written to one is read from the other.
+pub struct PtyPair {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl PtyPair {
+    pub async fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let end = |p: &Path| format!("pty,raw,echo=0,link={}", p.display());
+        let child = Command::new("socat")
+            .args([end(&a), end(&b)])
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting socat (scripts/test installs it)")?;
+        let pair = Self {
+            a,
+            b,
+            _dir: dir,
+            child,
+        };
+        let (a, b) = (pair.a.clone(), pair.b.clone());
+        eventually("socat's pseudo-terminals", Duration::from_secs(10), || {
+            let ready = a.exists() && b.exists();
+            async move { ready.then_some(()) }
+        })
+        .await;
+        Ok(pair)
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
