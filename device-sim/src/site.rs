@@ -57,6 +57,7 @@ pub fn gateway_config(
             device("panel", 4, "fire-panel-modbus"),
         ],
         mqtt_sensors: None,
+        metrics_listen: None,
         profiles_dir: None,
     };
     config

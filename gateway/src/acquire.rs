@@ -11,6 +11,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::modbus::LinePoller;
 use crate::mqtt_sensors::SensorHub;
 use crate::outbox::{Outbox, OutboxError};
@@ -56,7 +57,13 @@ pub fn detect_events(
 
 /// Polls until `shutdown`. An outbox write failure is logged at ERROR (the
 /// reading is lost) and the loop goes on.
-pub async fn run(config: Config, outbox: Outbox, sensors: SensorHub, shutdown: CancellationToken) {
+pub async fn run(
+    config: Config,
+    outbox: Outbox,
+    sensors: SensorHub,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
     let event_points: HashSet<String> = config
         .devices
         .iter()
@@ -94,6 +101,9 @@ pub async fn run(config: Config, outbox: Outbox, sensors: SensorHub, shutdown: C
             .into_iter()
             .flatten()
             .collect();
+        for line in &lines {
+            metrics.record_line(line.name(), line.stats());
+        }
         if let Some(sensor_config) = &config.mqtt_sensors {
             readings.extend(sensors.readings(sensor_config, OffsetDateTime::now_utc()));
         }

@@ -7,6 +7,7 @@
 pub mod acquire;
 pub mod config;
 pub mod installer;
+pub mod metrics;
 pub mod modbus;
 pub mod mqtt_sensors;
 pub mod outbox;
@@ -29,16 +30,24 @@ pub enum GatewayError {
     Outbox(#[from] outbox::OutboxError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running gateway.
 pub struct Gateway {
     pub outbox: Outbox,
+    /// Where `GET /metrics` is served, if `metrics_listen` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Latest values of the wireless sensors.
     pub sensors: mqtt_sensors::SensorHub,
     acquire: JoinHandle<()>,
     uplink: JoinHandle<()>,
     sensor_task: Option<JoinHandle<()>>,
+    metrics_task: Option<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -55,6 +64,14 @@ impl Gateway {
             source,
         })?;
         let outbox = Outbox::open(&config.data_dir.join("outbox.db")).await?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| GatewayError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         tracing::info!(gateway_id = %config.id, devices = config.devices.len(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port), "gateway started");
         let uplink = tokio::spawn(uplink::run(
             config.id.clone(),
@@ -71,26 +88,40 @@ impl Gateway {
                 shutdown.clone(),
             ))
         });
+        let metrics = metrics::Metrics::default();
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_task = metrics_listener.map(|listener| {
+            tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                outbox.clone(),
+                sensors.clone(),
+                shutdown.clone(),
+            ))
+        });
         let acquire = tokio::spawn(acquire::run(
             config,
             outbox.clone(),
             sensors.clone(),
+            metrics,
             shutdown,
         ));
         Ok(Self {
             outbox,
+            metrics_addr,
             sensors,
             acquire,
             uplink,
             sensor_task,
+            metrics_task,
         })
     }
 
-    /// Waits for both tasks to finish after shutdown.
+    /// Waits for every task to finish after shutdown.
     pub async fn join(self) {
         let _ = self.acquire.await;
         let _ = self.uplink.await;
-        if let Some(task) = self.sensor_task {
+        for task in [self.sensor_task, self.metrics_task].into_iter().flatten() {
             let _ = task.await;
         }
         self.outbox.close().await;

@@ -120,6 +120,15 @@ where
 
 /// `GET` over plain HTTP/1.1; returns the status code and the JSON body.
 pub async fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+    let (status, body) = get_text(addr, path).await?;
+    Ok((
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// `GET` over plain HTTP/1.1; returns the status code and the body.
+pub async fn get_text(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
@@ -132,10 +141,7 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, serd
         .nth(1)
         .context("no status")?
         .parse()?;
-    Ok((
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    ))
+    Ok((status, body.to_owned()))
 }
 
 /// Logs to the test output, once per process; `RUST_LOG` filters.

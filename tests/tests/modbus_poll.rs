@@ -166,3 +166,38 @@ async fn the_installer_check_reads_every_configured_point_once_in_config_order()
     shutdown.cancel();
     sim.join().await;
 }
+
+#[tokio::test]
+async fn the_gateway_serves_requests_per_cycle_as_a_prometheus_metric() {
+    let (sim, shutdown) = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = site_config(sim.buildings[0].modbus_addr);
+    config.data_dir = dir.path().to_owned();
+    config.poll_interval_ms = 100;
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.mqtt.port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gateway = riser_gateway::Gateway::start(config, shutdown.clone())
+        .await
+        .unwrap();
+    let addr = gateway.metrics_addr.unwrap();
+    let text = riser_e2e::eventually(
+        "a polled cycle in the metrics",
+        std::time::Duration::from_secs(10),
+        || async move {
+            let (_, text) = riser_e2e::get_text(addr, "/metrics").await.ok()?;
+            text.contains("riser_gateway_modbus_requests_last_cycle{line=\"modbus\"} 4")
+                .then_some(text)
+        },
+    )
+    .await;
+    assert!(text.contains("riser_gateway_outbox_depth "), "{text}");
+    let (status, _) = riser_e2e::get_text(addr, "/nope").await.unwrap();
+    assert_eq!(status, 404);
+    shutdown.cancel();
+    gateway.join().await;
+    sim.join().await;
+}

@@ -42,6 +42,10 @@ pub struct Config {
     /// Field devices polled every cycle, each on a line.
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// Address for Prometheus metrics (`GET /metrics`), e.g.
+    /// `127.0.0.1:9108`; none when unset.
+    #[serde(default)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Wireless sensors on a site MQTT broker.
     #[serde(default)]
     pub mqtt_sensors: Option<SensorsConfig>,
