@@ -17,7 +17,12 @@ use crate::mqtt_sensors::SensorHub;
 use crate::outbox::Outbox;
 
 /// Name, type, help and value of one per-line series.
-type Series = (&'static str, &'static str, &'static str, fn(&LineStats) -> u64);
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&LineStats) -> u64,
+);
 
 /// What the acquisition loop reports after each cycle; cheap to clone.
 #[derive(Clone, Default)]
