@@ -54,6 +54,7 @@ pub mod site;
 mod snapshot;
 pub mod spec;
 mod wire;
+pub mod wireless;
 mod world;
 
 pub use comm::{CommFault, CommFaultError, UnitCommFault};

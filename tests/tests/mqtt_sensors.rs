@@ -88,3 +88,67 @@ async fn a_wireless_sensor_reading_arrives_as_a_point_and_garbage_is_counted() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn device_sims_wireless_gauge_reaches_the_gateway_and_its_garbage_is_refused() {
+    use riser_sim::wireless::{self, WirelessGauge};
+    use riser_sim::{BuildingSpec, CommFault, Sim, SimOptions};
+
+    let broker = Mosquitto::start().await.unwrap();
+    let shutdown = CancellationToken::new();
+    let sim = Sim::start(
+        vec![BuildingSpec::example("W-1")],
+        SimOptions::default(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let topic = "site/W-1/hydrant";
+    let config = SensorsConfig {
+        devices: vec![SensorDevice {
+            name: "hydrant_nb".into(),
+            topic: topic.into(),
+            max_age_secs: 3600,
+            points: vec![SensorPoint {
+                name: "pressure".into(),
+                pointer: "/data/pressure_kpa".into(),
+                unit: Some("MPa".into()),
+                scale: 0.001,
+                offset: 0.0,
+            }],
+        }],
+        ..config(broker.port)
+    };
+    let hub = SensorHub::default();
+    tokio::spawn(mqtt_sensors::run(
+        "gw-W-1".into(),
+        config.clone(),
+        hub.clone(),
+        shutdown.clone(),
+    ));
+    let gauge = WirelessGauge {
+        building_id: "W-1".into(),
+        host: "127.0.0.1".into(),
+        port: broker.port,
+        topic: topic.into(),
+        interval: Duration::from_millis(100),
+    };
+    tokio::spawn(wireless::run(sim.sim(), gauge, shutdown.clone()));
+
+    let expected = (sim.snapshot("W-1").unwrap().pressure_mpa * 1000.0).round() / 1000.0;
+    let reading = eventually("the gauge's pressure", Duration::from_secs(10), || {
+        let readings = hub.readings(&config, OffsetDateTime::now_utc());
+        async move { readings.into_iter().find(|r| r.quality == Quality::Good) }
+    })
+    .await;
+    assert_eq!(reading.value, Some(expected));
+
+    sim.inject_comm("W-1", None, CommFault::Garbage).unwrap();
+    eventually("garbage to be refused", Duration::from_secs(10), || {
+        let n = hub.malformed.load(Ordering::Relaxed);
+        async move { (n >= 1).then_some(()) }
+    })
+    .await;
+    shutdown.cancel();
+    sim.join().await;
+}
