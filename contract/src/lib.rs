@@ -203,6 +203,15 @@ pub enum EventKind {
     QualityChanged,
 }
 
+impl EventKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::StateChanged => "state_changed",
+            EventKind::QualityChanged => "quality_changed",
+        }
+    }
+}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {

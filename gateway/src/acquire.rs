@@ -111,6 +111,9 @@ pub async fn run(
             continue;
         }
         let events = detect_events(&mut last, &readings, &event_points);
+        // Alarm and fault states travel on the event stream, once per change;
+        // telemetry carries the analogue values.
+        readings.retain(|r| !event_points.contains(&r.point));
         if let Err(error) = record(&config.id, &outbox, events, readings).await {
             tracing::error!(gateway_id = %config.id, error = %error, "cannot write readings to the outbox; this cycle is lost");
         }
@@ -135,16 +138,18 @@ async fn record(
             })
             .await?;
     }
-    outbox
-        .append(Stream::Telemetry, |seq| {
-            riser_contract::encode(&Telemetry {
-                v: VERSION,
-                gateway: gateway.to_owned(),
-                seq,
-                readings,
+    if !readings.is_empty() {
+        outbox
+            .append(Stream::Telemetry, |seq| {
+                riser_contract::encode(&Telemetry {
+                    v: VERSION,
+                    gateway: gateway.to_owned(),
+                    seq,
+                    readings,
+                })
             })
-        })
-        .await?;
+            .await?;
+    }
     Ok(())
 }
 

@@ -106,6 +106,25 @@ async fn draining_a_tank_fails_its_building_and_a_broker_outage_loses_no_reading
         "{level}"
     );
 
+    // A pump fault travels as an event, once, and shows on the building.
+    let fault = |b: &Value| {
+        b["points"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["point"] == "pumps.fire_fault"))
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(
+        fault(&ok),
+        Some(Value::from(0.0)),
+        "the initial state arrives as an event"
+    );
+    sim.inject("E2E-1", Fault::PumpFault).unwrap();
+    eventually("the pump fault on the building", WAIT, || async move {
+        (fault(&building(http).await) == Some(Value::from(1.0))).then_some(())
+    })
+    .await;
+    sim.clear("E2E-1").unwrap();
+
     // Drain: failing, naming measured and required volume and the clause.
     sim.inject(
         "E2E-1",

@@ -133,23 +133,17 @@ impl Store {
                     .bind(m.seq as i64)
                     .execute(&mut *tx)
                     .await?;
-                    sqlx::query(
-                        "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                         ON CONFLICT (gateway, point) DO UPDATE SET
-                           ts_ms = excluded.ts_ms, value = excluded.value, unit = excluded.unit,
-                           quality = excluded.quality, exception = excluded.exception
-                         WHERE excluded.ts_ms >= point_latest.ts_ms",
-                    )
-                    .bind(gateway)
-                    .bind(&r.point)
-                    .bind(ts)
-                    .bind(r.value)
-                    .bind(&r.unit)
-                    .bind(r.quality.as_str())
-                    .bind(r.exception.map(i64::from))
-                    .execute(&mut *tx)
-                    .await?;
+                    let latest = Latest {
+                        point: r.point.clone(),
+                        value: PointValue {
+                            value: r.value,
+                            quality: r.quality,
+                            ts: r.ts,
+                        },
+                        unit: r.unit.clone(),
+                        exception: r.exception,
+                    };
+                    upsert_latest(&mut tx, gateway, &latest).await?;
                 }
                 touch_gateway(&mut tx, gateway, now_ms).await?;
             }
@@ -161,18 +155,26 @@ impl Store {
                     )
                     .bind(gateway)
                     .bind(m.seq as i64)
-                    .bind(
-                        serde_json::to_string(&e.kind)
-                            .unwrap_or_default()
-                            .trim_matches('"')
-                            .to_owned(),
-                    )
+                    .bind(e.kind.as_str())
                     .bind(&e.point)
                     .bind(to_ms(e.ts))
                     .bind(e.value)
                     .bind(e.quality.as_str())
                     .execute(&mut *tx)
                     .await?;
+                    // Alarm and fault states travel only as events: they
+                    // are the point's latest value too.
+                    let latest = Latest {
+                        point: e.point.clone(),
+                        value: PointValue {
+                            value: e.value,
+                            quality: e.quality,
+                            ts: e.ts,
+                        },
+                        unit: None,
+                        exception: None,
+                    };
+                    upsert_latest(&mut tx, gateway, &latest).await?;
                 }
                 touch_gateway(&mut tx, gateway, now_ms).await?;
             }
@@ -315,6 +317,33 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The newest reading of a point wins, by reading time, not arrival.
+async fn upsert_latest(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    gateway: &str,
+    latest: &Latest,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (gateway, point) DO UPDATE SET
+           ts_ms = excluded.ts_ms, value = excluded.value,
+           unit = COALESCE(excluded.unit, point_latest.unit),
+           quality = excluded.quality, exception = excluded.exception
+         WHERE excluded.ts_ms >= point_latest.ts_ms",
+    )
+    .bind(gateway)
+    .bind(&latest.point)
+    .bind(to_ms(latest.value.ts))
+    .bind(latest.value.value)
+    .bind(&latest.unit)
+    .bind(latest.value.quality.as_str())
+    .bind(latest.exception.map(i64::from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn touch_gateway(

@@ -77,3 +77,33 @@ async fn verdict_time_moves_only_when_the_verdict_changes() {
         .unwrap();
     assert_eq!(store.verdicts().await.unwrap()["B1"].updated_at, t0);
 }
+
+#[tokio::test]
+async fn an_alarm_event_becomes_the_points_latest_value() {
+    use riser_contract::{Event, EventKind, Events};
+    let (_dir, store) = store().await;
+    let t0 = datetime!(2026-11-22 08:00 UTC);
+    let event = |seq, value, ts| {
+        Message::Events(Events {
+            v: VERSION,
+            gateway: "gw-1".into(),
+            seq,
+            events: vec![Event {
+                kind: EventKind::StateChanged,
+                point: "pumps.fire_fault".into(),
+                ts,
+                value: Some(value),
+                quality: Quality::Good,
+            }],
+        })
+    };
+    store.ingest(&event(1, 1.0, t0), t0).await.unwrap();
+    // A late, older event does not undo the newer state.
+    store
+        .ingest(&event(2, 0.0, t0 - time::Duration::minutes(1)), t0)
+        .await
+        .unwrap();
+    let latest = store.latest("gw-1").await.unwrap();
+    assert_eq!(latest[0].point, "pumps.fire_fault");
+    assert_eq!((latest[0].value.value, latest[0].value.ts), (Some(1.0), t0));
+}
