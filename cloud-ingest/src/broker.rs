@@ -17,7 +17,7 @@ pub async fn start(listen: SocketAddr) -> std::io::Result<()> {
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
-            max_payload_size: 256 * 1024,
+            max_payload_size: 1024 * 1024,
             max_inflight_count: 200,
             auth: None,
             external_auth: None,

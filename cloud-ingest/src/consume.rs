@@ -30,6 +30,8 @@ pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationTo
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_manual_acks(true)
+        // A gateway sends up to 256 KiB per message (its default limit).
+        .set_max_packet_size(1024 * 1024, 64 * 1024)
         .set_inflight(100);
     if let Some((user, pass)) = &connection.credentials {
         options.set_credentials(user, pass);

@@ -45,8 +45,6 @@ pub fn gateway_config(
         },
     );
     let mut config = riser_gateway::Config {
-        id: gateway_id(spec),
-        data_dir,
         poll_interval_ms,
         mqtt,
         lines: vec![LineConfig::tcp(LINE, modbus.to_string())],
@@ -56,9 +54,7 @@ pub fn gateway_config(
             device("pumps", 3, "pump-cabinet"),
             device("panel", 4, "fire-panel-modbus"),
         ],
-        mqtt_sensors: None,
-        metrics_listen: None,
-        profiles_dir: None,
+        ..riser_gateway::Config::new(gateway_id(spec), data_dir)
     };
     config
         .resolve_profiles()

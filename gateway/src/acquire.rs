@@ -114,7 +114,15 @@ pub async fn run(
         // Alarm and fault states travel on the event stream, once per change;
         // telemetry carries the analogue values.
         readings.retain(|r| !event_points.contains(&r.point));
-        if let Err(error) = record(&config.id, &outbox, events, readings).await {
+        if let Err(error) = record(
+            &config.id,
+            &outbox,
+            events,
+            readings,
+            config.max_readings_per_message,
+        )
+        .await
+        {
             tracing::error!(gateway_id = %config.id, error = %error, "cannot write readings to the outbox; this cycle is lost");
         }
     }
@@ -125,6 +133,7 @@ async fn record(
     outbox: &Outbox,
     events: Vec<Event>,
     readings: Vec<Reading>,
+    per_message: usize,
 ) -> Result<(), OutboxError> {
     if !events.is_empty() {
         outbox
@@ -138,14 +147,14 @@ async fn record(
             })
             .await?;
     }
-    if !readings.is_empty() {
+    for chunk in readings.chunks(per_message.max(1)) {
         outbox
             .append(Stream::Telemetry, |seq| {
                 riser_contract::encode(&Telemetry {
                     v: VERSION,
                     gateway: gateway.to_owned(),
                     seq,
-                    readings,
+                    readings: chunk.to_vec(),
                 })
             })
             .await?;
@@ -227,5 +236,27 @@ mod tests {
             &none,
         );
         assert_eq!(back[0].quality, Quality::Good);
+    }
+
+    #[tokio::test]
+    async fn a_large_cycle_is_split_into_messages_of_at_most_n_readings() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(&dir.path().join("outbox.db")).await.unwrap();
+        let readings: Vec<_> = (0..5)
+            .map(|i| reading(&format!("p.{i}"), Some(1.0), Quality::Good))
+            .collect();
+        record("gw-1", &outbox, vec![], readings, 2).await.unwrap();
+        let sent = outbox.next(10, &HashSet::new()).await.unwrap();
+        let sizes: Vec<usize> = sent
+            .iter()
+            .map(|e| {
+                serde_json::from_slice::<Telemetry>(&e.payload)
+                    .unwrap()
+                    .readings
+                    .len()
+            })
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert_eq!(sent.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
     }
 }

@@ -16,6 +16,13 @@ use crate::modbus::LineStats;
 use crate::mqtt_sensors::SensorHub;
 use crate::outbox::Outbox;
 
+/// Outbox gauges read at scrape time; `None` when the database did not answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxGauges {
+    pub depth: Option<u64>,
+    pub dead_letters: Option<u64>,
+}
+
 /// Name, type, help and value of one per-line series.
 type Series = (
     &'static str,
@@ -37,7 +44,7 @@ impl Metrics {
     }
 
     /// The Prometheus text for these line stats and gauges. Pure.
-    pub fn render(&self, outbox_depth: Option<u64>, sensor_payloads_refused: u64) -> String {
+    pub fn render(&self, outbox: OutboxGauges, sensor_payloads_refused: u64) -> String {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         let series: [Series; 6] = [
@@ -84,10 +91,16 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{line=\"{line}\"}} {}", get(stats));
             }
         }
-        if let Some(depth) = outbox_depth {
+        if let Some(depth) = outbox.depth {
             let _ = writeln!(
                 out,
                 "# HELP riser_gateway_outbox_depth Messages waiting for their PUBACK.\n# TYPE riser_gateway_outbox_depth gauge\nriser_gateway_outbox_depth {depth}"
+            );
+        }
+        if let Some(dead) = outbox.dead_letters {
+            let _ = writeln!(
+                out,
+                "# HELP riser_gateway_outbox_dead_letters Messages too large for the broker, set aside.\n# TYPE riser_gateway_outbox_dead_letters gauge\nriser_gateway_outbox_dead_letters {dead}"
             );
         }
         let _ = writeln!(
@@ -128,10 +141,11 @@ pub async fn serve(
             _ => continue,
         };
         let response = if request[..n].starts_with(b"GET /metrics ") {
-            let body = metrics.render(
-                outbox.depth().await.ok(),
-                sensors.malformed.load(Ordering::Relaxed),
-            );
+            let gauges = OutboxGauges {
+                depth: outbox.depth().await.ok(),
+                dead_letters: outbox.dead_letters().await.ok(),
+            };
+            let body = metrics.render(gauges, sensors.malformed.load(Ordering::Relaxed));
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -157,7 +171,13 @@ mod tests {
             ..LineStats::default()
         };
         metrics.record_line("rs485-1", &stats);
-        let text = metrics.render(Some(7), 1);
+        let text = metrics.render(
+            OutboxGauges {
+                depth: Some(7),
+                dead_letters: Some(0),
+            },
+            1,
+        );
         assert!(
             text.contains("riser_gateway_modbus_requests_last_cycle{line=\"rs485-1\"} 4"),
             "{text}"

@@ -44,7 +44,9 @@ pub async fn run(
         let (client, eventloop) = AsyncClient::new(options(&gateway_id, &config), 256);
         let mut session = Session::new(&gateway_id, &config, client, eventloop, &outbox);
         let result = session.run(&shutdown).await;
-        if session.connected {
+        // Only a session that delivered something ends an outage: one that
+        // connects and fails at once keeps backing off, quietly.
+        if session.acknowledged > 0 {
             delay = first_delay;
             failures = 0;
         }
@@ -84,6 +86,7 @@ fn options(gateway_id: &str, config: &MqttConfig) -> MqttOptions {
         // The outbox, not the broker session, is the memory of what is unsent.
         .set_clean_session(true)
         .set_inflight(config.max_inflight)
+        .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes)
         .set_last_will(LastWill::new(
             riser_contract::topic(gateway_id, Stream::Status),
             status(gateway_id, false, None),
@@ -109,8 +112,9 @@ struct Session<'a> {
     in_flight: HashSet<i64>,
     by_packet_id: HashMap<u16, i64>,
     maybe_more: bool,
-    /// Whether the broker accepted this session (CONNACK).
-    connected: bool,
+    max_packet_bytes: usize,
+    /// Messages the broker acknowledged in this session.
+    acknowledged: u64,
 }
 
 impl<'a> Session<'a> {
@@ -132,7 +136,8 @@ impl<'a> Session<'a> {
             in_flight: HashSet::new(),
             by_packet_id: HashMap::new(),
             maybe_more: true,
-            connected: false,
+            max_packet_bytes: config.max_packet_bytes,
+            acknowledged: 0,
         }
     }
 
@@ -140,7 +145,6 @@ impl<'a> Session<'a> {
         if !self.connect(shutdown).await? {
             return Ok(());
         }
-        self.connected = true;
         self.client
             .publish(
                 riser_contract::topic(self.gateway_id, Stream::Status),
@@ -189,13 +193,18 @@ impl<'a> Session<'a> {
         let entries = self.outbox.next(room, &self.in_flight).await?;
         self.maybe_more = entries.len() == room;
         for entry in entries {
+            let topic = riser_contract::topic(self.gateway_id, entry.stream);
+            // Fixed header, topic and packet id come on top of the payload.
+            if entry.payload.len() + topic.len() + 16 > self.max_packet_bytes {
+                tracing::error!(gateway_id = %self.gateway_id, stream = %entry.stream, seq = entry.seq, bytes = entry.payload.len(), limit = self.max_packet_bytes, "message larger than the MQTT packet limit; moved to dead_letter, not sent");
+                self.outbox
+                    .dead_letter(entry.id, "larger than mqtt.max_packet_bytes")
+                    .await?;
+                self.maybe_more = true;
+                continue;
+            }
             self.client
-                .publish(
-                    riser_contract::topic(self.gateway_id, entry.stream),
-                    QoS::AtLeastOnce,
-                    false,
-                    entry.payload,
-                )
+                .publish(topic, QoS::AtLeastOnce, false, entry.payload)
                 .await?;
             self.queued.push_back(Some(entry.id));
             self.in_flight.insert(entry.id);
@@ -215,6 +224,7 @@ impl<'a> Session<'a> {
             Event::Incoming(Packet::PubAck(ack)) => {
                 if let Some(id) = self.by_packet_id.remove(&ack.pkid) {
                     self.outbox.acknowledge(id).await?;
+                    self.acknowledged += 1;
                     self.in_flight.remove(&id);
                     self.maybe_more = true;
                 }

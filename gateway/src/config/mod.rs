@@ -35,6 +35,10 @@ pub struct Config {
     /// The MQTT uplink.
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// Most readings in one telemetry message; a larger poll cycle is split
+    /// into several messages (each with its own sequence number).
+    #[serde(default = "default_max_readings_per_message")]
+    pub max_readings_per_message: usize,
     /// Communication lines: an RS-485 port, a Modbus TCP endpoint or a
     /// serial device server. Each line has one request outstanding at a time.
     #[serde(default)]
@@ -85,6 +89,10 @@ pub struct MqttConfig {
     /// Messages sent but not yet acknowledged (PUBACK) at most.
     #[serde(default = "default_max_inflight")]
     pub max_inflight: u16,
+    /// Largest MQTT packet sent or accepted, bytes (the broker's limit must
+    /// be at least this).
+    #[serde(default = "default_max_packet_bytes")]
+    pub max_packet_bytes: usize,
     /// Wait before reconnecting after the connection is lost, milliseconds.
     #[serde(default = "default_reconnect_delay_ms")]
     pub reconnect_delay_ms: u64,
@@ -103,6 +111,7 @@ impl Default for MqttConfig {
             password: None,
             keep_alive_secs: default_keep_alive_secs(),
             max_inflight: default_max_inflight(),
+            max_packet_bytes: default_max_packet_bytes(),
             reconnect_delay_ms: default_reconnect_delay_ms(),
             reconnect_max_delay_ms: default_reconnect_max_delay_ms(),
         }
@@ -127,6 +136,12 @@ fn default_keep_alive_secs() -> u64 {
 fn default_max_inflight() -> u16 {
     32
 }
+fn default_max_packet_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_readings_per_message() -> usize {
+    200
+}
 fn default_reconnect_delay_ms() -> u64 {
     1_000
 }
@@ -135,6 +150,22 @@ fn default_reconnect_max_delay_ms() -> u64 {
 }
 
 impl Config {
+    /// A gateway with no lines or devices and every option at its default.
+    pub fn new(id: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            id: id.into(),
+            data_dir: data_dir.into(),
+            poll_interval_ms: default_poll_interval_ms(),
+            mqtt: MqttConfig::default(),
+            max_readings_per_message: default_max_readings_per_message(),
+            lines: Vec::new(),
+            devices: Vec::new(),
+            metrics_listen: None,
+            mqtt_sensors: None,
+            profiles_dir: None,
+        }
+    }
+
     /// Loads defaults, then `path` (if given), then the environment, and
     /// validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -212,6 +243,12 @@ impl Config {
         }
         if self.poll_interval_ms < 100 {
             return invalid("key `poll_interval_ms`: must be at least 100".into());
+        }
+        if self.max_readings_per_message == 0 {
+            return invalid("key `max_readings_per_message`: must be at least 1".into());
+        }
+        if self.mqtt.max_packet_bytes < 4096 {
+            return invalid("key `mqtt.max_packet_bytes`: must be at least 4096".into());
         }
         if self.mqtt.max_inflight < 2 {
             return invalid("key `mqtt.max_inflight`: must be at least 2".into());

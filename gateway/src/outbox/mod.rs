@@ -143,6 +143,34 @@ impl Outbox {
         Ok(())
     }
 
+    /// Moves a message the broker can never take out of the queue, keeping
+    /// it on disk with the reason.
+    pub async fn dead_letter(&self, id: i64, reason: &str) -> Result<(), OutboxError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO dead_letter (id, stream, seq, payload, reason)
+             SELECT id, stream, seq, payload, ?2 FROM outbox WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Messages moved to the dead-letter table.
+    pub async fn dead_letters(&self) -> Result<u64, OutboxError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letter")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
     /// Messages waiting to be sent or acknowledged.
     pub async fn depth(&self) -> Result<u64, OutboxError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
@@ -239,5 +267,23 @@ mod tests {
                 .unwrap(),
             3
         );
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_leaves_the_queue_but_stays_on_disk() {
+        let (_dir, outbox) = outbox().await;
+        outbox
+            .append(Stream::Telemetry, |_| vec![0; 10])
+            .await
+            .unwrap();
+        outbox.append(Stream::Telemetry, |_| vec![1]).await.unwrap();
+        let first = outbox.next(1, &HashSet::new()).await.unwrap().remove(0);
+        outbox.dead_letter(first.id, "too large").await.unwrap();
+        assert_eq!(outbox.next(10, &HashSet::new()).await.unwrap()[0].seq, 2);
+        let kept: (i64, String) = sqlx::query_as("SELECT seq, reason FROM dead_letter")
+            .fetch_one(&outbox.pool)
+            .await
+            .unwrap();
+        assert_eq!(kept, (1, "too large".to_owned()));
     }
 }

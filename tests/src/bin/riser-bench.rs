@@ -3,10 +3,12 @@
 //! ```text
 //! riser-bench coalescing            requests per poll cycle ÷ theoretical minimum
 //! riser-bench rtu [--cycles N]      RTU poll-cycle time ÷ wire minimum at 9600 baud (pty + device-sim wire pacing)
-//! riser-bench footprint [--points FILE] [--seconds S]
-//!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s
+//! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
+//!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
+//!                                   --external-sim polls a `riser-sim serve` already running on the points' ports
+//!                                   (so a peer gateway can poll the same devices in the same run)
 //! ```
-//! Build with `cargo build --release -p riser-gateway -p riser-e2e`; run
+//! Build with `cargo build --release --bins`; run
 //! `target/release/riser-bench …` from the repository root.
 
 use std::collections::BTreeMap;
@@ -48,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
                 arg(&args, "--points").unwrap_or_else(|| "bench/thingsboard/points.json".into()),
             );
             let seconds = arg(&args, "--seconds").map_or(Ok(60), |s| s.parse())?;
-            footprint(&points, seconds).await
+            footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
             "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S]"
@@ -182,7 +184,7 @@ async fn rtu(cycles: u32) -> anyhow::Result<()> {
 /// The gateway as its own release process polling the simulated devices in
 /// `points` every second (publishing to the local Mosquitto); its RSS and
 /// CPU after a 30 s warm-up.
-async fn footprint(points_file: &Path, seconds: u64) -> anyhow::Result<()> {
+async fn footprint(points_file: &Path, seconds: u64, external_sim: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(points_file)
         .with_context(|| format!("{}", points_file.display()))?;
     let points: Vec<BenchPoint> = serde_json::from_str(&text)?;
@@ -196,7 +198,11 @@ async fn footprint(points_file: &Path, seconds: u64) -> anyhow::Result<()> {
         modbus_base_port: Some(base),
         ..SimOptions::default()
     };
-    let sim = Sim::start(specs, options, shutdown.clone()).await?;
+    let sim = if external_sim {
+        None
+    } else {
+        Some(Sim::start(specs, options, shutdown.clone()).await?)
+    };
 
     let mut devices: BTreeMap<(u16, u8), DeviceConfig> = BTreeMap::new();
     for p in &points {
@@ -215,18 +221,13 @@ async fn footprint(points_file: &Path, seconds: u64) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let config = riser_gateway::Config {
-        id: "gw-bench".into(),
-        data_dir: dir.path().join("data"),
         poll_interval_ms: 1000,
-        mqtt: MqttConfig::default(),
         lines: ports
             .iter()
             .map(|port| LineConfig::tcp(format!("tcp{port}"), format!("127.0.0.1:{port}")))
             .collect(),
         devices: devices.into_values().collect(),
-        metrics_listen: None,
-        mqtt_sensors: None,
-        profiles_dir: None,
+        ..riser_gateway::Config::new("gw-bench", dir.path().join("data"))
     };
     let device_count = config.devices.len();
     let config_path = dir.path().join("gateway.toml");
@@ -238,7 +239,7 @@ async fn footprint(points_file: &Path, seconds: u64) -> anyhow::Result<()> {
         .spawn()
         .with_context(|| {
             format!(
-                "{} (build it with cargo build --release -p riser-gateway)",
+                "{} (build it with cargo build --release --bins)",
                 exe.display()
             )
         })?;
@@ -257,7 +258,9 @@ async fn footprint(points_file: &Path, seconds: u64) -> anyhow::Result<()> {
     let _ = child.kill();
     let _ = child.wait();
     shutdown.cancel();
-    sim.join().await;
+    if let Some(sim) = sim {
+        sim.join().await;
+    }
     Ok(())
 }
 
