@@ -57,9 +57,15 @@ impl Outbox {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed append survives power loss, not only a crash.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // A small page cache: the outbox is a queue, read once, on a
+            // board with little memory.
+            .pragma("cache_size", "-512");
         let pool = SqlitePoolOptions::new()
-            .max_connections(2)
+            // One connection: appends, reads and acknowledgements take turns,
+            // which a gateway's rate allows; each connection costs a thread
+            // and a page cache.
+            .max_connections(1)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
