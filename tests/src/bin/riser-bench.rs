@@ -227,8 +227,13 @@ async fn footprint(points_file: &Path, seconds: u64, external_sim: bool) -> anyh
             .map(|port| LineConfig::tcp(format!("tcp{port}"), format!("127.0.0.1:{port}")))
             .collect(),
         devices: devices.into_values().collect(),
+        metrics_listen: Some(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            riser_e2e::free_port(),
+        ))),
         ..riser_gateway::Config::new("gw-bench", dir.path().join("data"))
     };
+    let metrics_addr = config.metrics_listen.context("metrics address")?;
     let device_count = config.devices.len();
     let config_path = dir.path().join("gateway.toml");
     std::fs::write(&config_path, toml::to_string(&config)?)?;
@@ -255,6 +260,23 @@ async fn footprint(points_file: &Path, seconds: u64, external_sim: bool) -> anyh
         rss_kb as f64 / 1024.0
     );
     println!("  CPU                          {cpu:.2} % of one core over {seconds} s");
+    // Proof it kept up: what it asked per cycle and what waits unsent.
+    let (_, metrics) = riser_e2e::get_text(metrics_addr, "/metrics").await?;
+    let sum = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    println!(
+        "  Modbus requests last cycle   {}",
+        sum("riser_gateway_modbus_requests_last_cycle{")
+    );
+    println!(
+        "  outbox depth at the end      {}",
+        sum("riser_gateway_outbox_depth ")
+    );
     let _ = child.kill();
     let _ = child.wait();
     shutdown.cancel();
