@@ -87,6 +87,8 @@ pub struct PanelStatus {
     pub mains_fault: bool,
     /// Never set by the simulator.
     pub backup_fault: bool,
+    /// 复位: shown for a few seconds after the panel was reset.
+    pub reset: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,7 +127,12 @@ pub struct BuildingModel {
     jockey_running: bool,
     jockey_starts: u16,
     faults: ActiveFaults,
+    /// Seconds the panel still shows "reset" (复位) after its alarms were cleared.
+    reset_for_s: f64,
 }
+
+/// How long a fire panel shows "reset" after it was reset.
+pub const PANEL_RESET_SECS: f64 = 3.0;
 
 impl BuildingModel {
     /// A building with a full tank, the fire pump in auto and no faults.
@@ -154,6 +161,7 @@ impl BuildingModel {
             jockey_running: false,
             jockey_starts: 0,
             faults: ActiveFaults::default(),
+            reset_for_s: 0.0,
         }
     }
 
@@ -196,6 +204,11 @@ impl BuildingModel {
     /// Removes every fault; the tank refills and the pressure recovers over
     /// the following steps.
     pub fn clear(&mut self) {
+        let f = &self.faults;
+        // Clearing a fire, fault or disablement is a panel reset (复位).
+        if f.fire_alarm || f.panel_fault || f.panel_disabled || f.power_fault {
+            self.reset_for_s = PANEL_RESET_SECS;
+        }
         self.faults = ActiveFaults::default();
     }
 
@@ -239,6 +252,7 @@ impl BuildingModel {
     /// Advances the physics by `dt`.
     pub fn step(&mut self, dt: Duration) {
         let dt = dt.as_secs_f64();
+        self.reset_for_s = (self.reset_for_s - dt).max(0.0);
         let r = self.rates;
         match self.faults.drain_to {
             Some(to) if self.level_m > to => self.level_m = (self.level_m - r.drain * dt).max(to),
@@ -333,6 +347,7 @@ impl BuildingModel {
             disabled: f.panel_disabled,
             mains_fault: f.power_fault,
             backup_fault: false,
+            reset: self.reset_for_s > 0.0,
         }
     }
 }

@@ -260,6 +260,15 @@ fn panel_faults_set_the_panel_bits() {
     assert!(panel.fire_alarm && panel.fault && panel.disabled && panel.mains_fault);
     assert!(!panel.supervisory && !panel.backup_fault);
     m.clear();
+    assert_eq!(
+        m.panel(),
+        PanelStatus {
+            reset: true,
+            ..PanelStatus::default()
+        },
+        "clearing the alarms is a reset, shown for a moment"
+    );
+    m.step(Duration::from_secs_f64(crate::model::PANEL_RESET_SECS));
     assert_eq!(m.panel(), PanelStatus::default());
 }
 

@@ -144,6 +144,7 @@ fn device_registers(model: &BuildingModel, unit: u8) -> Option<Vec<u16>> {
                 p.disabled,
                 p.mains_fault,
                 p.backup_fault,
+                p.reset,
             ])])
         }
         AI_UNIT => Some(analog_inputs(model)),

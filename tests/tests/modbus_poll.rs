@@ -201,3 +201,50 @@ async fn the_gateway_serves_requests_per_cycle_as_a_prometheus_metric() {
     gateway.join().await;
     sim.join().await;
 }
+
+#[tokio::test]
+async fn a_fire_alarm_and_the_panel_reset_become_one_event_each() {
+    use riser_gateway::acquire::{LastSeen, detect_events};
+    let (sim, shutdown) = sim().await;
+    let config = site_config(sim.buildings[0].modbus_addr);
+    let event_points: std::collections::HashSet<String> = config
+        .devices
+        .iter()
+        .flat_map(|d| {
+            d.points
+                .iter()
+                .filter(|p| p.event)
+                .map(move |p| format!("{}.{}", d.name, p.name))
+        })
+        .collect();
+    let mut line = LinePoller::new(config.lines[0].clone(), config.devices.clone());
+    let mut last = LastSeen::new();
+    detect_events(&mut last, &line.poll().await, &event_points); // initial states
+
+    sim.inject("P-1", Fault::FireAlarm).unwrap();
+    let changed = |events: Vec<riser_contract::Event>| -> Vec<(String, Option<f64>)> {
+        events.into_iter().map(|e| (e.point, e.value)).collect()
+    };
+    let on_alarm = changed(detect_events(&mut last, &line.poll().await, &event_points));
+    assert!(
+        on_alarm.contains(&("panel.fire_alarm".into(), Some(1.0))),
+        "{on_alarm:?}"
+    );
+    assert!(
+        changed(detect_events(&mut last, &line.poll().await, &event_points)).is_empty(),
+        "sent once, not every poll"
+    );
+
+    sim.clear("P-1").unwrap();
+    let on_reset = changed(detect_events(&mut last, &line.poll().await, &event_points));
+    assert!(
+        on_reset.contains(&("panel.fire_alarm".into(), Some(0.0))),
+        "{on_reset:?}"
+    );
+    assert!(
+        on_reset.contains(&("panel.reset".into(), Some(1.0))),
+        "{on_reset:?}"
+    );
+    shutdown.cancel();
+    sim.join().await;
+}

@@ -148,3 +148,51 @@ async fn garbage_on_the_line_is_counted_and_the_line_reads_again_once_it_stops()
     assert!(recovered, "{:?}", rig.line.stats());
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_serial_device_server_carries_rtu_frames_over_tcp() {
+    let shutdown = CancellationToken::new();
+    let sim = Sim::start(
+        vec![BuildingSpec::example(BUILDING)],
+        SimOptions::default(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(riser_sim::serve_rtu_over_tcp(
+        sim.sim(),
+        BUILDING,
+        listener,
+        LineTiming::default(),
+        shutdown.clone(),
+    ));
+    let config = site::gateway_config(
+        &BuildingSpec::example(BUILDING),
+        address,
+        MqttConfig::default(),
+        "unused".into(),
+        1000,
+    );
+    let dtu = LineConfig {
+        transport: Transport::RtuOverTcp,
+        ..config.lines[0].clone()
+    };
+    let mut line = LinePoller::new(dtu, config.devices);
+    let readings = line.poll().await;
+    assert!(
+        readings.iter().all(|r| r.quality == Quality::Good),
+        "{readings:?}"
+    );
+    assert_eq!(
+        readings
+            .iter()
+            .find(|r| r.point == "riser.pressure")
+            .unwrap()
+            .value,
+        Some(0.082)
+    );
+    shutdown.cancel();
+    sim.join().await;
+}
