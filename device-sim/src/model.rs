@@ -24,6 +24,8 @@ pub enum Fault {
     PressureLoss,
     /// Fire pump tripped: fault bit set, pump not running.
     PumpFault,
+    /// Standby (备用) fire pump tripped.
+    StandbyPumpFault,
     /// Fire pump cabinet left in manual.
     PumpManual,
     /// Jockey pump tripped: it neither runs nor keeps the pressure.
@@ -62,6 +64,14 @@ pub struct PumpStatus {
     pub fire_fault: bool,
     /// Fire pump cabinet in auto (手动/自动).
     pub fire_auto: bool,
+    /// Standby fire pump running: it takes over when the duty pump trips.
+    pub standby_running: bool,
+    /// Standby fire pump tripped.
+    pub standby_fault: bool,
+    /// Standby fire pump in auto.
+    pub standby_auto: bool,
+    /// Jockey pump in auto.
+    pub jockey_auto: bool,
     /// The building has a jockey pump.
     pub jockey_present: bool,
     /// Jockey pump running.
@@ -107,6 +117,7 @@ struct ActiveFaults {
     drain_to: Option<f64>,
     pressure_loss: bool,
     pump_fault: bool,
+    standby_pump_fault: bool,
     pump_manual: bool,
     jockey_fault: bool,
     panel_fault: bool,
@@ -185,6 +196,7 @@ impl BuildingModel {
             }
             Fault::PressureLoss => f.pressure_loss = true,
             Fault::PumpFault => f.pump_fault = true,
+            Fault::StandbyPumpFault => f.standby_pump_fault = true,
             Fault::PumpManual => f.pump_manual = true,
             Fault::JockeyFault => f.jockey_fault = true,
             Fault::PanelFault => f.panel_fault = true,
@@ -218,6 +230,7 @@ impl BuildingModel {
         let flags = [
             (f.pressure_loss, Fault::PressureLoss),
             (f.pump_fault, Fault::PumpFault),
+            (f.standby_pump_fault, Fault::StandbyPumpFault),
             (f.pump_manual, Fault::PumpManual),
             (f.jockey_fault, Fault::JockeyFault),
             (f.panel_fault, Fault::PanelFault),
@@ -331,6 +344,10 @@ impl BuildingModel {
             fire_running: f.fire_alarm && fire_auto && !f.pump_fault,
             fire_fault: f.pump_fault,
             fire_auto,
+            standby_running: f.fire_alarm && fire_auto && f.pump_fault && !f.standby_pump_fault,
+            standby_fault: f.standby_pump_fault,
+            standby_auto: fire_auto,
+            jockey_auto: self.spec.jockey_pump && fire_auto,
             jockey_present: self.spec.jockey_pump,
             jockey_running: self.jockey_running,
             jockey_fault: self.spec.jockey_pump && f.jockey_fault,

@@ -288,3 +288,17 @@ fn faults_read_from_json_as_the_control_interface_sends_them() {
     assert!(serde_json::from_str::<Fault>(r#"{"fault":"drain_tank","to_level":0.3}"#).is_err());
     assert!(serde_json::from_str::<Fault>(r#"{"fault":"flood"}"#).is_err());
 }
+
+#[test]
+fn the_standby_pump_takes_over_when_the_duty_pump_trips_in_a_fire() {
+    let mut m = model(true);
+    m.inject(Fault::FireAlarm).unwrap();
+    assert!(m.pumps().fire_running && !m.pumps().standby_running);
+    m.inject(Fault::PumpFault).unwrap();
+    let p = m.pumps();
+    assert!(!p.fire_running && p.standby_running && p.standby_auto && p.jockey_auto);
+    m.inject(Fault::StandbyPumpFault).unwrap();
+    assert!(!m.pumps().standby_running && m.pumps().standby_fault);
+    m.inject(Fault::PumpManual).unwrap();
+    assert!(!m.pumps().standby_auto && !m.pumps().jockey_auto);
+}

@@ -132,6 +132,10 @@ fn device_registers(model: &BuildingModel, unit: u8) -> Option<Vec<u16>> {
                 p.fire_auto,
                 p.jockey_running,
                 p.jockey_fault,
+                p.standby_running,
+                p.standby_fault,
+                p.standby_auto,
+                p.jockey_auto,
             ]);
             Some(vec![status, p.jockey_starts, u16::from(p.jockey_present)])
         }
@@ -252,7 +256,8 @@ mod tests {
         let mut m = model(true);
         assert_eq!(
             read_registers(&m, PUMP_UNIT, 0, 3).unwrap(),
-            vec![0b0_0100, 0, 1]
+            // duty, standby and jockey pumps in auto
+            vec![0b1_1000_0100, 0, 1]
         );
         m.inject(Fault::PumpFault).unwrap();
         m.inject(Fault::PumpManual).unwrap();
