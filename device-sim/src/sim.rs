@@ -165,48 +165,20 @@ impl Sim {
     }
 }
 
+/// A handle controls the simulator like a [`Sim`]: `inject`, `clear`,
+/// `inject_comm`, `clear_comm`, `snapshot`, `snapshots`.
+impl std::ops::Deref for SimHandle {
+    type Target = Sim;
+
+    fn deref(&self) -> &Sim {
+        &self.sim
+    }
+}
+
 impl SimHandle {
     /// A clonable controller for other tasks.
     pub fn sim(&self) -> Sim {
         self.sim.clone()
-    }
-
-    /// Injects a fault into a building; logged at INFO.
-    pub fn inject(&self, building_id: &str, fault: Fault) -> Result<(), Error> {
-        self.sim.inject(building_id, fault)
-    }
-
-    /// Clears every process fault of a building; it refills and recovers
-    /// over the following ticks. Communication faults stay until
-    /// [`SimHandle::clear_comm`].
-    pub fn clear(&self, building_id: &str) -> Result<(), Error> {
-        self.sim.clear(building_id)
-    }
-
-    /// Injects a communication fault into one unit of a building, or into
-    /// every unit for `unit: None`; logged at INFO.
-    pub fn inject_comm(
-        &self,
-        building_id: &str,
-        unit: Option<u8>,
-        fault: CommFault,
-    ) -> Result<(), Error> {
-        self.sim.inject_comm(building_id, unit, fault)
-    }
-
-    /// Clears every communication fault of a building.
-    pub fn clear_comm(&self, building_id: &str) -> Result<(), Error> {
-        self.sim.clear_comm(building_id)
-    }
-
-    /// A building's state now, or `None` for an unknown id.
-    pub fn snapshot(&self, building_id: &str) -> Option<BuildingSnapshot> {
-        self.sim.snapshot(building_id)
-    }
-
-    /// Every building's state now.
-    pub fn snapshots(&self) -> Vec<BuildingSnapshot> {
-        self.sim.snapshots()
     }
 
     /// Waits for every task to finish; they do once the shutdown token is cancelled.

@@ -55,6 +55,20 @@ pub fn detect_events(
     events
 }
 
+/// `{device}.{point}` of every point configured with `event = true`.
+pub fn event_points(config: &Config) -> HashSet<String> {
+    config
+        .devices
+        .iter()
+        .flat_map(|d| {
+            d.points
+                .iter()
+                .filter(|p| p.event)
+                .map(move |p| format!("{}.{}", d.name, p.name))
+        })
+        .collect()
+}
+
 /// Polls until `shutdown`. An outbox write failure is logged at ERROR (the
 /// reading is lost) and the loop goes on.
 pub async fn run(
@@ -64,16 +78,7 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
-    let event_points: HashSet<String> = config
-        .devices
-        .iter()
-        .flat_map(|d| {
-            d.points
-                .iter()
-                .filter(|p| p.event)
-                .map(move |p| format!("{}.{}", d.name, p.name))
-        })
-        .collect();
+    let event_points = event_points(&config);
     let mut lines: Vec<LinePoller> = config
         .lines
         .iter()

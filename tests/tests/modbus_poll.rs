@@ -207,16 +207,7 @@ async fn a_fire_alarm_and_the_panel_reset_become_one_event_each() {
     use riser_gateway::acquire::{LastSeen, detect_events};
     let (sim, shutdown) = sim().await;
     let config = site_config(sim.buildings[0].modbus_addr);
-    let event_points: std::collections::HashSet<String> = config
-        .devices
-        .iter()
-        .flat_map(|d| {
-            d.points
-                .iter()
-                .filter(|p| p.event)
-                .map(move |p| format!("{}.{}", d.name, p.name))
-        })
-        .collect();
+    let event_points = riser_gateway::acquire::event_points(&config);
     let mut line = LinePoller::new(config.lines[0].clone(), config.devices.clone());
     let mut last = LastSeen::new();
     detect_events(&mut last, &line.poll().await, &event_points); // initial states
