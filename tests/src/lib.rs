@@ -195,3 +195,60 @@ impl Drop for PtyPair {
         let _ = self.child.wait();
     }
 }
+
+/// One simulated building answering as RS-485 slaves (units 1-4) on one end
+/// of a socat pty pair, and the gateway's line and devices for the other end.
+pub struct RtuRig {
+    pub sim: riser_sim::SimHandle,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub line: riser_gateway::config::LineConfig,
+    pub devices: Vec<riser_gateway::config::DeviceConfig>,
+    _pty: PtyPair,
+}
+
+impl RtuRig {
+    /// `baud` sets the line config; `timing` whether device-sim paces answers
+    /// by their wire time at some baud.
+    pub async fn start(
+        building: &str,
+        baud: u32,
+        timing: riser_sim::LineTiming,
+    ) -> anyhow::Result<Self> {
+        use riser_gateway::config::{LineConfig, MqttConfig, Transport};
+        use riser_sim::{BuildingSpec, Sim, SimOptions, serve_rtu, site};
+        let pty = PtyPair::new().await?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let spec = BuildingSpec::example(building);
+        let sim = Sim::start(vec![spec.clone()], SimOptions::default(), shutdown.clone()).await?;
+        let port =
+            tokio_serial::SerialStream::open(&tokio_serial::new(pty.a.to_string_lossy(), baud))?;
+        let (served, id, stop) = (sim.sim(), spec.id.clone(), shutdown.clone());
+        tokio::spawn(async move { serve_rtu(served, &id, port, timing, stop).await });
+        let config = site::gateway_config(
+            &spec,
+            sim.buildings[0].modbus_addr,
+            MqttConfig::default(),
+            "unused".into(),
+            1000,
+        );
+        let line = LineConfig {
+            transport: Transport::Rtu,
+            address: None,
+            path: Some(pty.b.clone()),
+            baud,
+            ..config.lines[0].clone()
+        };
+        Ok(Self {
+            sim,
+            shutdown,
+            line,
+            devices: config.devices,
+            _pty: pty,
+        })
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.sim.join().await;
+    }
+}

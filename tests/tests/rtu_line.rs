@@ -4,74 +4,25 @@
 //! never stalls the others.
 
 use riser_contract::{Quality, Reading};
-use riser_e2e::PtyPair;
+use riser_e2e::RtuRig;
 use riser_gateway::config::{LineConfig, MqttConfig, Transport};
 use riser_gateway::modbus::LinePoller;
-use riser_sim::{BuildingSpec, CommFault, LineTiming, Sim, SimHandle, SimOptions, serve_rtu, site};
+use riser_sim::{BuildingSpec, CommFault, LineTiming, Sim, SimOptions, site};
 use tokio_util::sync::CancellationToken;
 
 const BUILDING: &str = "RTU-1";
 
-struct Rig {
-    sim: SimHandle,
-    shutdown: CancellationToken,
-    _pty: PtyPair,
-    line: LinePoller,
-}
-
 /// device-sim on one end of the line, a gateway line poller on the other,
 /// with the demo's device profiles (units 1-4).
-async fn rig() -> Rig {
-    let pty = PtyPair::new().await.unwrap();
-    let shutdown = CancellationToken::new();
-    let sim = Sim::start(
-        vec![BuildingSpec::example(BUILDING)],
-        SimOptions::default(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let port = tokio_serial::SerialStream::open(&tokio_serial::new(pty.a.to_string_lossy(), 9600))
+async fn rig() -> (RtuRig, LinePoller) {
+    let mut rig = RtuRig::start(BUILDING, 9600, LineTiming::default())
+        .await
         .unwrap();
-    tokio::spawn(serve_rtu(
-        sim.sim(),
-        BUILDING,
-        port,
-        LineTiming::default(),
-        shutdown.clone(),
-    ));
-
-    let spec = BuildingSpec::example(BUILDING);
-    let config = site::gateway_config(
-        &spec,
-        sim.buildings[0].modbus_addr,
-        MqttConfig::default(),
-        "unused".into(),
-        1000,
-    );
-    let rtu = LineConfig {
-        transport: Transport::Rtu,
-        address: None,
-        path: Some(pty.b.clone()),
-        timeout_ms: 300,
-        retries: 0,
-        fail_cycles: 2,
-        ..config.lines[0].clone()
-    };
-    let line = LinePoller::new(rtu, config.devices);
-    Rig {
-        sim,
-        shutdown,
-        _pty: pty,
-        line,
-    }
-}
-
-impl Rig {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.sim.join().await;
-    }
+    rig.line.timeout_ms = 300;
+    rig.line.retries = 0;
+    rig.line.fail_cycles = 2;
+    let line = LinePoller::new(rig.line.clone(), rig.devices.clone());
+    (rig, line)
 }
 
 fn quality(readings: &[Reading], point: &str) -> Quality {
@@ -80,26 +31,26 @@ fn quality(readings: &[Reading], point: &str) -> Quality {
 
 #[tokio::test]
 async fn an_rtu_line_reads_every_slave_with_one_request_each() {
-    let mut rig = rig().await;
-    let readings = rig.line.poll().await;
+    let (rig, mut line) = rig().await;
+    let readings = line.poll().await;
     let level = readings.iter().find(|r| r.point == "tank.level").unwrap();
     assert_eq!((level.value, level.quality), (Some(2.4), Quality::Good));
     assert!(
         readings.iter().all(|r| r.quality == Quality::Good),
         "{readings:?}"
     );
-    assert_eq!(rig.line.stats().last_cycle_requests, 4);
+    assert_eq!(line.stats().last_cycle_requests, 4);
     rig.stop().await;
 }
 
 #[tokio::test]
 async fn a_dead_slave_times_out_then_is_skipped_and_never_stalls_the_others() {
-    let mut rig = rig().await;
+    let (rig, mut line) = rig().await;
     rig.sim
         .inject_comm(BUILDING, Some(3), CommFault::Dead)
         .unwrap();
     for cycle in 1..=2 {
-        let readings = rig.line.poll().await;
+        let readings = line.poll().await;
         assert_eq!(
             quality(&readings, "pumps.fire_fault"),
             Quality::Unreachable,
@@ -111,41 +62,41 @@ async fn a_dead_slave_times_out_then_is_skipped_and_never_stalls_the_others() {
             "cycle {cycle}: the next slave still reads"
         );
     }
-    assert_eq!(rig.line.stats().timeouts, 2);
+    assert_eq!(line.stats().timeouts, 2);
     // Backing off: the dead slave costs no timeout, the others read on.
-    let readings = rig.line.poll().await;
+    let readings = line.poll().await;
     assert_eq!(quality(&readings, "pumps.fire_fault"), Quality::Unreachable);
     assert_eq!(quality(&readings, "tank.level"), Quality::Good);
-    assert_eq!(rig.line.stats().timeouts, 2);
-    assert_eq!(rig.line.stats().last_cycle_requests, 3);
-    assert_eq!(rig.line.stats().skipped, 1);
+    assert_eq!(line.stats().timeouts, 2);
+    assert_eq!(line.stats().last_cycle_requests, 3);
+    assert_eq!(line.stats().skipped, 1);
     rig.stop().await;
 }
 
 #[tokio::test]
 async fn garbage_on_the_line_is_counted_and_the_line_reads_again_once_it_stops() {
-    let mut rig = rig().await;
+    let (rig, mut line) = rig().await;
     rig.sim
         .inject_comm(BUILDING, Some(1), CommFault::Garbage)
         .unwrap();
-    let readings = rig.line.poll().await;
+    let readings = line.poll().await;
     assert_eq!(quality(&readings, "tank.level"), Quality::Unreachable);
     assert!(
-        rig.line.stats().transport_errors + rig.line.stats().timeouts >= 1,
+        line.stats().transport_errors + line.stats().timeouts >= 1,
         "{:?}",
-        rig.line.stats()
+        line.stats()
     );
     rig.sim.clear_comm(BUILDING).unwrap();
     // Garbage may still sit in the pty buffers for one cycle; the line recovers within a few.
     let mut recovered = false;
     for _ in 0..5 {
-        let readings = rig.line.poll().await;
+        let readings = line.poll().await;
         if readings.iter().all(|r| r.quality == Quality::Good) {
             recovered = true;
             break;
         }
     }
-    assert!(recovered, "{:?}", rig.line.stats());
+    assert!(recovered, "{:?}", line.stats());
     rig.stop().await;
 }
 

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use riser_gateway::config::{DeviceConfig, LineConfig, MqttConfig, PointConfig, Table, Transport};
+use riser_gateway::config::{DeviceConfig, LineConfig, MqttConfig, PointConfig, Table};
 use riser_gateway::modbus::{LinePoller, ReadLimits, minimum_reads, silent_interval};
-use riser_sim::{BuildingSpec, LineTiming, Sim, SimOptions, serve_rtu, site};
+use riser_sim::{BuildingSpec, LineTiming, Sim, SimOptions, site};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -111,39 +111,18 @@ async fn coalescing() -> anyhow::Result<()> {
 /// time against Σ (13 + 2N) × 11 / baud + 2 × t3.5 over the cycle's requests.
 async fn rtu(cycles: u32) -> anyhow::Result<()> {
     const BAUD: u32 = 9600;
-    let pty = riser_e2e::PtyPair::new().await?;
-    let shutdown = CancellationToken::new();
-    let spec = BuildingSpec::example("RTU-B");
-    let sim = Sim::start(vec![spec.clone()], SimOptions::default(), shutdown.clone()).await?;
-    let port = tokio_serial::SerialStream::open(&tokio_serial::new(pty.a.to_string_lossy(), BAUD))?;
-    let timing = LineTiming {
-        wire_baud: Some(BAUD),
-    };
-    tokio::spawn(serve_rtu(
-        sim.sim(),
+    let rig = riser_e2e::RtuRig::start(
         "RTU-B",
-        port,
-        timing,
-        shutdown.clone(),
-    ));
-    let config = site::gateway_config(
-        &spec,
-        sim.buildings[0].modbus_addr,
-        MqttConfig::default(),
-        "unused".into(),
-        1000,
-    );
-    let line_config = LineConfig {
-        transport: Transport::Rtu,
-        address: None,
-        path: Some(pty.b.clone()),
-        baud: BAUD,
-        ..config.lines[0].clone()
-    };
+        BAUD,
+        LineTiming {
+            wire_baud: Some(BAUD),
+        },
+    )
+    .await?;
     // The wire minimum of one cycle, from the planned reads.
     let t35 = silent_interval(BAUD).as_secs_f64();
     let mut minimum = 0.0;
-    for device in &config.devices {
+    for device in &rig.devices {
         let (max_registers, max_gap) = device.read_limits();
         for block in riser_gateway::modbus::plan_reads(
             &device.points,
@@ -156,7 +135,7 @@ async fn rtu(cycles: u32) -> anyhow::Result<()> {
                 f64::from(13 + 2 * u32::from(block.count)) * 11.0 / f64::from(BAUD) + 2.0 * t35;
         }
     }
-    let mut line = LinePoller::new(line_config, config.devices);
+    let mut line = LinePoller::new(rig.line.clone(), rig.devices.clone());
     line.poll().await; // open the port, warm up
     let started = Instant::now();
     for _ in 0..cycles {
@@ -176,8 +155,7 @@ async fn rtu(cycles: u32) -> anyhow::Result<()> {
     println!("  measured cycle time          {:.1} ms", cycle * 1000.0);
     println!("  wire minimum                 {:.1} ms", minimum * 1000.0);
     println!("  ratio                        {:.3}", cycle / minimum);
-    shutdown.cancel();
-    sim.join().await;
+    rig.stop().await;
     Ok(())
 }
 
