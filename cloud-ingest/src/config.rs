@@ -60,8 +60,9 @@ pub struct MqttConfig {
     /// Where the embedded broker listens (not 1883, which a system broker may hold).
     #[serde(default = "default_embedded_listen")]
     pub embedded_listen: SocketAddr,
-    /// MQTT client id; with a persistent session the broker keeps what
-    /// arrives while this node is down.
+    /// MQTT client id of the telemetry consumer; the events-and-status
+    /// consumer connects as `{client_id}-events`. Both keep a persistent
+    /// session: the broker keeps what arrives while this node is down.
     #[serde(default = "default_client_id")]
     pub client_id: String,
     /// User name, if the broker requires one.

@@ -1,31 +1,112 @@
-//! The MQTT consumer: subscribes at QoS 1 with a persistent session and
-//! manual acknowledgements; a message is acknowledged only after it is
+//! The MQTT consumers: two connections, so an alarm never waits behind a
+//! broker queue full of telemetry backlog. One takes events and status, the
+//! other telemetry; each subscribes at QoS 1 with its own persistent session
+//! and manual acknowledgements. A message is acknowledged only after it is
 //! committed to the store (or refused as invalid), so a crash loses nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use riser_contract::{ContractError, Message, Stream};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter,
+    SubscribeReasonCode,
+};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::store::Outcome;
 use crate::{App, judge};
 
 /// Broker address and client identity.
+#[derive(Clone)]
 pub struct Connection {
     pub host: String,
     pub port: u16,
+    /// The configured client id; each consumer derives its own from it.
     pub client_id: String,
     pub credentials: Option<(String, String)>,
 }
 
-/// Runs until `shutdown`: one task drives the connection, this one stores.
+/// One of the two consumer connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumer {
+    /// Events and status: few, small and urgent.
+    Events,
+    /// Telemetry, which after an outage is a backlog of hours.
+    Telemetry,
+}
+
+impl Consumer {
+    pub const ALL: [Consumer; 2] = [Consumer::Events, Consumer::Telemetry];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Consumer::Events => "events",
+            Consumer::Telemetry => "telemetry",
+        }
+    }
+
+    /// The streams it subscribes to.
+    pub const fn streams(self) -> &'static [Stream] {
+        match self {
+            Consumer::Events => &[Stream::Status, Stream::Events],
+            Consumer::Telemetry => &[Stream::Telemetry],
+        }
+    }
+
+    /// Its MQTT client id, which names its persistent session at the broker.
+    /// The telemetry consumer keeps the configured id, so it inherits the
+    /// session of a node from before the split (and drains what is queued
+    /// there); the events consumer appends `-events`.
+    pub fn client_id(self, configured: &str) -> String {
+        match self {
+            Consumer::Events => format!("{configured}-events"),
+            Consumer::Telemetry => configured.to_owned(),
+        }
+    }
+
+    fn connected(self, metrics: &Metrics) -> &AtomicBool {
+        match self {
+            Consumer::Events => &metrics.mqtt_events_connected,
+            Consumer::Telemetry => &metrics.mqtt_telemetry_connected,
+        }
+    }
+}
+
+/// Runs both consumers until `shutdown`.
 pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationToken) {
-    let mut options = MqttOptions::new(&connection.client_id, &connection.host, connection.port);
+    let tasks: Vec<_> = Consumer::ALL
+        .into_iter()
+        .map(|consumer| {
+            tokio::spawn(run_consumer(
+                app.clone(),
+                consumer,
+                connection.clone(),
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+    for task in tasks {
+        if let Err(error) = task.await {
+            tracing::error!(error = %error, "MQTT consumer task failed");
+        }
+    }
+}
+
+/// Runs one consumer until `shutdown`: one task drives its connection, this
+/// one stores.
+pub async fn run_consumer(
+    app: Arc<App>,
+    consumer: Consumer,
+    connection: Connection,
+    shutdown: CancellationToken,
+) {
+    let client_id = consumer.client_id(&connection.client_id);
+    let mut options = MqttOptions::new(&client_id, &connection.host, connection.port);
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
@@ -41,10 +122,11 @@ pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationTo
 
     let driver = tokio::spawn(drive(
         app.clone(),
+        consumer,
         client.clone(),
         eventloop,
         tx,
-        connection,
+        format!("{}:{}", connection.host, connection.port),
         shutdown.clone(),
     ));
 
@@ -53,24 +135,33 @@ pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationTo
             () = shutdown.cancelled() => break,
             publish = rx.recv() => match publish { Some(p) => p, None => break },
         };
-        if handle(&app, &publish).await {
-            let _ = client.ack(&publish).await;
+        if handle(&app, &publish).await
+            && let Err(error) = client.ack(&publish).await
+        {
+            tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
         }
     }
     let _ = driver.await;
+    consumer
+        .connected(&app.metrics)
+        .store(false, Ordering::Relaxed);
 }
 
-/// Drives the connection: subscribes on every CONNACK, forwards publishes,
-/// reconnects (every second) after a loss. Logs a loss once, not every retry.
+/// Drives one connection: on every CONNACK subscribes to its streams (and
+/// drops the others, which a session from before the split may hold),
+/// forwards publishes, reconnects (every second) after a loss. Logs a loss
+/// once, not every retry.
 async fn drive(
     app: Arc<App>,
+    consumer: Consumer,
     client: AsyncClient,
     mut eventloop: EventLoop,
     tx: mpsc::Sender<Publish>,
-    connection: Connection,
+    broker: String,
     shutdown: CancellationToken,
 ) {
-    let broker = format!("{}:{}", connection.host, connection.port);
+    let connected = consumer.connected(&app.metrics);
+    let name = consumer.name();
     let mut failures = 0u32;
     loop {
         let event = tokio::select! {
@@ -80,13 +171,32 @@ async fn drive(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 failures = 0;
-                app.metrics.mqtt_connected.store(true, Ordering::Relaxed);
-                tracing::info!(broker = %broker, "ingest connected to broker");
-                for stream in [Stream::Status, Stream::Events, Stream::Telemetry] {
-                    let filter = riser_contract::filter(stream);
-                    if let Err(e) = client.try_subscribe(filter, QoS::AtLeastOnce) {
-                        tracing::error!(error = %e, "cannot subscribe");
+                tracing::info!(broker = %broker, consumer = name, "ingest connected to broker");
+                let filters = consumer
+                    .streams()
+                    .iter()
+                    .map(|s| SubscribeFilter::new(riser_contract::filter(*s), QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(filters) {
+                    tracing::error!(consumer = name, error = %e, "cannot subscribe");
+                }
+                let others = [Stream::Status, Stream::Events, Stream::Telemetry]
+                    .into_iter()
+                    .filter(|s| !consumer.streams().contains(s));
+                for stream in others {
+                    if let Err(e) = client.try_unsubscribe(riser_contract::filter(stream)) {
+                        tracing::warn!(consumer = name, error = %e, "cannot unsubscribe");
                     }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .all(|c| matches!(c, SubscribeReasonCode::Success(_)))
+                {
+                    connected.store(true, Ordering::Relaxed);
+                } else {
+                    tracing::error!(consumer = name, codes = ?ack.return_codes, "broker refused a subscription");
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -96,11 +206,11 @@ async fn drive(
             }
             Ok(_) => {}
             Err(error) => {
-                app.metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                connected.store(false, Ordering::Relaxed);
                 if failures == 0 {
-                    tracing::warn!(broker = %broker, error = %error, "broker connection lost; reconnecting");
+                    tracing::warn!(broker = %broker, consumer = name, error = %error, "broker connection lost; reconnecting");
                 } else {
-                    tracing::debug!(broker = %broker, error = %error, attempt = failures, "broker still unreachable");
+                    tracing::debug!(broker = %broker, consumer = name, error = %error, attempt = failures, "broker still unreachable");
                 }
                 failures += 1;
                 tokio::select! {
@@ -121,6 +231,7 @@ fn reject_reason(error: &ContractError) -> &'static str {
         ContractError::ZeroSequence | ContractError::NonFinite(_) | ContractError::Empty => {
             "invalid"
         }
+        ContractError::Inflate(_) | ContractError::TooLarge => "compression",
     }
 }
 
@@ -146,10 +257,20 @@ pub async fn handle(app: &App, publish: &Publish) -> bool {
         }
         Ok(Outcome::Stored) => {
             app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
-            if let Message::Telemetry(t) = &message {
+            let replay = match &message {
+                Message::Telemetry(t) => {
+                    app.metrics
+                        .readings_stored
+                        .fetch_add(t.readings.len() as u64, Ordering::Relaxed);
+                    t.replay
+                }
+                Message::Events(e) => e.replay,
+                Message::Status(_) => false,
+            };
+            if replay {
                 app.metrics
-                    .readings_stored
-                    .fetch_add(t.readings.len() as u64, Ordering::Relaxed);
+                    .messages_replayed
+                    .fetch_add(1, Ordering::Relaxed);
             }
             if let Err(error) = judge(app, Some(message.gateway()), now).await {
                 tracing::error!(gateway_id = %message.gateway(), error = %error, "cannot judge buildings");
@@ -167,26 +288,26 @@ pub async fn handle(app: &App, publish: &Publish) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riser_contract::{Quality, Reading, Telemetry, VERSION};
+    use riser_contract::{Quality, Reading, Telemetry};
 
     fn publish(topic: &str, payload: Vec<u8>) -> Publish {
         Publish::new(topic, QoS::AtLeastOnce, payload)
     }
 
     fn telemetry(gateway: &str, seq: u64) -> Vec<u8> {
-        riser_contract::encode(&Telemetry {
-            v: VERSION,
-            gateway: gateway.into(),
+        riser_contract::encode(&Telemetry::new(
+            gateway,
             seq,
-            readings: vec![Reading {
+            vec![Reading {
                 point: "tank.level".into(),
                 ts: OffsetDateTime::now_utc(),
                 value: Some(2.3),
                 unit: Some("m".into()),
                 quality: Quality::Good,
                 exception: None,
+                clock: None,
             }],
-        })
+        ))
     }
 
     #[tokio::test]
@@ -229,6 +350,132 @@ mod tests {
                 .unwrap(),
             vec![1]
         );
+    }
+
+    #[test]
+    fn events_and_telemetry_are_consumed_on_two_sessions() {
+        assert_eq!(Consumer::Events.streams(), [Stream::Status, Stream::Events]);
+        assert_eq!(Consumer::Telemetry.streams(), [Stream::Telemetry]);
+        assert_eq!(
+            Consumer::Events.client_id("riser-ingest"),
+            "riser-ingest-events"
+        );
+        assert_eq!(
+            Consumer::Telemetry.client_id("riser-ingest"),
+            "riser-ingest",
+            "the session from before the split is drained, not abandoned"
+        );
+    }
+
+    /// Polls `check` until it holds; gives up after 20 s.
+    async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !check().await {
+            assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_alarm_is_stored_while_a_telemetry_backlog_waits_at_the_broker() {
+        let (_dir, app) = crate::test_app().await;
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        crate::broker::start(addr).await.unwrap();
+        let connection = Connection {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            client_id: "ingest-under-test".into(),
+            credentials: None,
+        };
+        let start = |consumer| {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(run_consumer(
+                app.clone(),
+                consumer,
+                connection.clone(),
+                stop.clone(),
+            ));
+            (stop, task)
+        };
+        let (events_stop, events) = start(Consumer::Events);
+        let (telemetry_stop, telemetry_task) = start(Consumer::Telemetry);
+        eventually("both consumers to subscribe", async || {
+            app.metrics.mqtt_connected()
+        })
+        .await;
+        // The telemetry consumer is away (its session stays at the broker)...
+        telemetry_stop.cancel();
+        telemetry_task.await.unwrap();
+
+        // ...while a gateway sends its backlog, then an alarm.
+        let (gateway, mut eventloop) = AsyncClient::new(
+            MqttOptions::new("gw-B2", addr.ip().to_string(), addr.port()),
+            1024,
+        );
+        let publisher = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+        const BACKLOG: u64 = 300;
+        for seq in 1..=BACKLOG {
+            gateway
+                .publish(
+                    "riser/v1/gw-B2/telemetry",
+                    QoS::AtLeastOnce,
+                    false,
+                    telemetry("gw-B2", seq),
+                )
+                .await
+                .unwrap();
+        }
+        let alarm = riser_contract::Events {
+            v: riser_contract::VERSION,
+            gateway: "gw-B2".into(),
+            epoch: 0,
+            seq: 1,
+            replay: false,
+            events: vec![riser_contract::Event {
+                kind: riser_contract::EventKind::StateChanged,
+                point: "pumps.fire_fault".into(),
+                ts: OffsetDateTime::now_utc(),
+                value: Some(1.0),
+                quality: Quality::Good,
+                clock: None,
+            }],
+        };
+        gateway
+            .publish(
+                "riser/v1/gw-B2/events",
+                QoS::AtLeastOnce,
+                false,
+                riser_contract::encode(&alarm),
+            )
+            .await
+            .unwrap();
+
+        let received = async |stream| app.store.received_seqs("gw-B2", stream).await.unwrap();
+        eventually("the alarm to be stored", async || {
+            received(Stream::Events).await == [1]
+        })
+        .await;
+        assert!(
+            received(Stream::Telemetry).await.is_empty(),
+            "the events consumer takes no telemetry"
+        );
+
+        // Back, the telemetry consumer takes the backlog from its session.
+        let (telemetry_stop, telemetry_task) = start(Consumer::Telemetry);
+        eventually("the backlog to be stored", async || {
+            received(Stream::Telemetry).await.len() as u64 == BACKLOG
+        })
+        .await;
+        assert_eq!(received(Stream::Events).await, [1], "nothing twice");
+
+        telemetry_stop.cancel();
+        events_stop.cancel();
+        telemetry_task.await.unwrap();
+        events.await.unwrap();
+        publisher.abort();
     }
 
     #[tokio::test]

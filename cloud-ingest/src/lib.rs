@@ -2,8 +2,9 @@
 //! them, judges every building's fire water against the fire code and
 //! serves the API and dashboard.
 //!
-//! Data path: [`consume`] → [`store`] (dedupe, history) → [`rules`]
-//! (verdicts) → [`api`].
+//! Data path: [`consume`] (events and status on one connection, telemetry on
+//! another) → [`store`] (dedupe, gaps, history) → [`rules`] (verdicts) →
+//! [`api`].
 
 pub mod api;
 pub mod broker;
@@ -55,6 +56,9 @@ pub struct App {
     pub store: Store,
     pub metrics: Metrics,
     pub rules: rules::Settings,
+    /// One judge at a time: the two consumers and the periodic judge would
+    /// otherwise save a verdict read before another's newer one.
+    judging: tokio::sync::Mutex<()>,
 }
 
 /// Re-judges the buildings of `gateway` (all buildings if `None`) and saves
@@ -64,6 +68,7 @@ pub async fn judge(
     gateway: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
+    let _one_at_a_time = app.judging.lock().await;
     let buildings: Vec<_> = match gateway {
         Some(g) => app.registry.by_gateway(g).collect(),
         None => app.registry.buildings().iter().collect(),
@@ -107,6 +112,7 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
         rules: rules::Settings {
             point_stale_after: time::Duration::minutes(5),
         },
+        judging: Default::default(),
     });
     (dir, app)
 }
@@ -123,7 +129,8 @@ pub struct Ingest {
 
 impl Ingest {
     /// Opens the store, starts the embedded broker if no broker is
-    /// configured, the consumer, the periodic judge and the HTTP server.
+    /// configured, the two consumers (events and status; telemetry), the
+    /// periodic judge and the HTTP server.
     pub async fn start(
         config: Config,
         registry: Registry,
@@ -143,6 +150,7 @@ impl Ingest {
                     config.rules.point_stale_after_secs as i64,
                 ),
             },
+            judging: Default::default(),
         });
         judge(&app, None, OffsetDateTime::now_utc()).await?;
 

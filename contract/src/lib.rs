@@ -11,10 +11,19 @@
 //!
 //! Telemetry and events carry a per-gateway, per-stream sequence number that
 //! starts at 1 and grows by one per message, so the cloud can drop duplicates
-//! and see gaps. See `contract/README.md` for example payloads.
+//! and see gaps. Telemetry travels in a compact form ([`compact`]); any
+//! payload may be zlib-compressed ([`compress`]). See `contract/README.md`
+//! for example payloads.
+
+mod compact;
+
+use std::collections::BTreeMap;
+use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+pub use compact::{from_unix_ms, unix_ms};
 
 /// The contract version every message carries in `v`.
 pub const VERSION: u16 = 1;
@@ -82,6 +91,42 @@ pub enum ContractError {
     NonFinite(String),
     #[error("message has nothing in it")]
     Empty,
+    #[error("compressed payload is not valid zlib: {0}")]
+    Inflate(std::io::Error),
+    #[error("compressed payload inflates beyond {MAX_INFLATED_BYTES} bytes")]
+    TooLarge,
+}
+
+/// Largest payload accepted after inflating a compressed one.
+pub const MAX_INFLATED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Compresses an encoded payload (zlib). Receivers tell a compressed payload
+/// by its first byte: JSON starts with `{`, zlib with `0x78`.
+pub fn compress(payload: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(payload.len() / 4 + 16),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    encoder.write_all(payload).expect("write to Vec");
+    encoder.finish().expect("write to Vec")
+}
+
+/// The JSON of a payload, inflating it if it is compressed.
+fn inflate(payload: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ContractError> {
+    if payload.first() != Some(&0x78) {
+        return Ok(std::borrow::Cow::Borrowed(payload));
+    }
+    let mut out = Vec::with_capacity(payload.len() * 4);
+    flate2::read::ZlibDecoder::new(payload)
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(ContractError::Inflate)?;
+    if out.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(ContractError::TooLarge);
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Checks a gateway id: 1-64 characters of `[A-Za-z0-9_-]`, so it can never
@@ -162,6 +207,22 @@ impl Quality {
     }
 }
 
+/// Why a timestamp may not be what it seems; absent when the clock was
+/// trusted when the reading was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockFlag {
+    /// Taken before the gateway's clock was trustworthy; the time was
+    /// reconstructed from the monotonic clock once it was.
+    Restamped,
+    /// The gateway's clock jumped while this was taken; the time may be off
+    /// by up to the jump.
+    Jumped,
+    /// Taken, and sent, before the clock was trustworthy (an alarm is not
+    /// held back for the clock): the time is wrong; use the arrival time.
+    Unsynced,
+}
+
 /// One value of one point at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
@@ -182,15 +243,37 @@ pub struct Reading {
     /// The Modbus exception code when `quality` is `exception`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<u8>,
+    /// Set when the timestamp is reconstructed or doubtful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockFlag>,
 }
 
-/// A batch of readings: one poll cycle of one gateway.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A batch of readings of one gateway, in the compact form on the wire.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "compact::WireIn")]
 pub struct Telemetry {
     pub v: u16,
     pub gateway: String,
+    /// The gateway's sequence space: a new one starts when its outbox is
+    /// created afresh, so `seq` may start over at 1 (0 in old payloads).
+    pub epoch: u32,
     pub seq: u64,
+    /// Sent from the backlog after an outage: history, not "now".
+    pub replay: bool,
     pub readings: Vec<Reading>,
+}
+
+impl Telemetry {
+    pub fn new(gateway: &str, seq: u64, readings: Vec<Reading>) -> Self {
+        Self {
+            v: VERSION,
+            gateway: gateway.to_owned(),
+            epoch: 0,
+            seq,
+            replay: false,
+            readings,
+        }
+    }
 }
 
 /// What happened, for the events stream.
@@ -222,6 +305,17 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     pub quality: Quality,
+    /// Set when the timestamp is reconstructed or doubtful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockFlag>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A batch of events from one gateway.
@@ -229,7 +323,13 @@ pub struct Event {
 pub struct Events {
     pub v: u16,
     pub gateway: String,
+    /// As in [`Telemetry::epoch`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u32,
     pub seq: u64,
+    /// Sent after an outage; the events still happened when `ts` says.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub replay: bool,
     pub events: Vec<Event>,
 }
 
@@ -249,6 +349,62 @@ pub struct Status {
     /// Gateway software version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software: Option<String>,
+    /// Periodic health while online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// How a gateway is doing, sent with its retained status every
+/// `health_interval_secs`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Health {
+    pub uptime_secs: u64,
+    pub outbox: OutboxHealth,
+    /// Per device: errors since start.
+    #[serde(default)]
+    pub devices: BTreeMap<String, DeviceHealth>,
+    /// Free space on the outbox's file system, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_bytes: Option<u64>,
+    pub clock: ClockHealth,
+}
+
+/// The store-and-forward buffer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutboxHealth {
+    /// Readings not yet acknowledged by the broker.
+    pub readings: u64,
+    /// Event messages not yet acknowledged by the broker.
+    pub events: u64,
+    /// Age of the oldest unacknowledged reading or event, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_age_secs: Option<u64>,
+    /// Bytes in use and the configured limit.
+    pub bytes: u64,
+    pub limit_bytes: u64,
+    /// Routine readings thinned out and dropped to stay under the limit,
+    /// since the outbox was created. Never events.
+    pub thinned: u64,
+    pub dropped: u64,
+}
+
+/// Errors of one device since the gateway started.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeviceHealth {
+    pub polls: u64,
+    pub errors: u64,
+    /// Quality of its points at the last poll.
+    pub quality: Option<Quality>,
+}
+
+/// Whether the gateway's clock can be trusted.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClockHealth {
+    pub trusted: bool,
+    /// Jumps of the wall clock seen since start.
+    pub jumps: u64,
+    /// Readings waiting for a trustworthy clock to be restamped.
+    pub held: u64,
 }
 
 /// A decoded, validated message.
@@ -273,6 +429,7 @@ impl Message {
 /// stream; the payload must match both and carry this contract version.
 pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, ContractError> {
     let (gateway, stream) = parse_topic(topic)?;
+    let payload = &*inflate(payload)?;
     let json = |source| ContractError::Json { stream, source };
     let (v, payload_gateway, message) = match stream {
         Stream::Telemetry => {
@@ -335,20 +492,114 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn telemetry(gateway: &str) -> Telemetry {
-        Telemetry {
-            v: VERSION,
-            gateway: gateway.into(),
-            seq: 7,
-            readings: vec![Reading {
-                point: "tank.level".into(),
-                ts: datetime!(2026-11-22 08:00:00 UTC),
-                value: Some(2.95),
-                unit: Some("m".into()),
-                quality: Quality::Good,
-                exception: None,
-            }],
+    fn reading(point: &str, ts: OffsetDateTime, value: Option<f64>) -> Reading {
+        Reading {
+            point: point.into(),
+            ts,
+            value,
+            unit: Some("m".into()),
+            quality: Quality::Good,
+            exception: None,
+            clock: None,
         }
+    }
+
+    fn telemetry(gateway: &str) -> Telemetry {
+        Telemetry::new(
+            gateway,
+            7,
+            vec![reading(
+                "tank.level",
+                datetime!(2026-11-22 08:00:00 UTC),
+                Some(2.95),
+            )],
+        )
+    }
+
+    #[test]
+    fn a_compact_batch_round_trips_with_qualities_flags_and_units() {
+        let t0 = datetime!(2026-11-22 08:00:00.250 UTC);
+        let mut readings = Vec::new();
+        for cycle in 0..3i64 {
+            let ts = t0 + time::Duration::seconds(60 * cycle);
+            readings.push(reading("tank.level", ts, Some(2.95 - cycle as f64 * 0.01)));
+            let mut pressure = reading("riser.pressure", ts, None);
+            pressure.unit = None;
+            pressure.quality = Quality::Exception;
+            pressure.exception = Some(2);
+            pressure.clock = Some(ClockFlag::Restamped);
+            readings.push(pressure);
+        }
+        let mut m = Telemetry::new("gw-1", 3, readings);
+        m.epoch = 42;
+        m.replay = true;
+        let payload = encode(&m);
+        let text = std::str::from_utf8(&payload).unwrap();
+        assert!(
+            text.contains(r#""p":["tank.level","riser.pressure"]"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"[1,0,null,"exception",{"exception":2,"clock":"restamped"}]"#),
+            "{text}"
+        );
+        assert_eq!(
+            decode("riser/v1/gw-1/telemetry", &payload).unwrap(),
+            Message::Telemetry(m.clone())
+        );
+        let compressed = compress(&payload);
+        assert!(compressed.len() < payload.len());
+        assert_eq!(
+            decode("riser/v1/gw-1/telemetry", &compressed).unwrap(),
+            Message::Telemetry(m)
+        );
+    }
+
+    #[test]
+    fn the_verbose_reading_form_is_still_accepted() {
+        let payload = br#"{"v":1,"gateway":"gw-1","seq":1,"readings":[{"point":"tank.level","ts":"2026-11-22T08:00:00Z","value":2.95,"unit":"m","quality":"good"}]}"#;
+        assert_eq!(
+            decode("riser/v1/gw-1/telemetry", payload).unwrap(),
+            Message::Telemetry(Telemetry::new(
+                "gw-1",
+                1,
+                vec![reading(
+                    "tank.level",
+                    datetime!(2026-11-22 08:00:00 UTC),
+                    Some(2.95)
+                )]
+            ))
+        );
+    }
+
+    #[test]
+    fn compact_readings_naming_missing_points_or_impossible_times_are_refused() {
+        for payload in [
+            r#"{"v":1,"gateway":"gw-1","seq":1,"t0":0,"p":["a"],"r":[[1,0,1.0]]}"#,
+            r#"{"v":1,"gateway":"gw-1","seq":1,"t0":9223372036854775807,"p":["a"],"r":[[0,1,1.0]]}"#,
+            r#"{"v":1,"gateway":"gw-1","seq":1,"t0":0,"p":["a"],"r":[[0]]}"#,
+            r#"{"v":1,"gateway":"gw-1","seq":1,"t0":0,"p":["a"],"u":[],"r":[[0,0,1.0,"good",{},7]]}"#,
+            r#"{"v":1,"gateway":"gw-1","seq":1}"#,
+        ] {
+            let err = decode("riser/v1/gw-1/telemetry", payload.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, ContractError::Json { .. }),
+                "{payload}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_compressed_payload_that_inflates_without_bound_is_refused() {
+        let bomb = compress(&vec![b' '; MAX_INFLATED_BYTES as usize + 10]);
+        assert!(matches!(
+            decode("riser/v1/gw-1/telemetry", &bomb),
+            Err(ContractError::TooLarge)
+        ));
+        assert!(matches!(
+            decode("riser/v1/gw-1/telemetry", &[0x78, 0x00, 0x01]),
+            Err(ContractError::Inflate(_))
+        ));
     }
 
     #[test]
@@ -407,6 +658,7 @@ mod tests {
             online: false,
             ts: None,
             software: None,
+            health: None,
         };
         let payload = encode(&will);
         assert_eq!(

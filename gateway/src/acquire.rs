@@ -5,12 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::future::join_all;
-use riser_contract::{Event, EventKind, Events, Quality, Reading, Stream, Telemetry, VERSION};
+use riser_contract::{ClockFlag, Event, EventKind, Quality, Reading};
 use time::OffsetDateTime;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::clock::{self, ClockWatch};
+use crate::config::{Config, PointConfig};
 use crate::metrics::Metrics;
 use crate::modbus::LinePoller;
 use crate::mqtt_sensors::SensorHub;
@@ -49,28 +50,91 @@ pub fn detect_events(
                 ts: reading.ts,
                 value: reading.value,
                 quality: reading.quality,
+                clock: reading.clock,
             });
         }
     }
     events
 }
 
+/// Every configured point with its `{device}.{point}` name.
+fn points(config: &Config) -> impl Iterator<Item = (String, &PointConfig)> {
+    config.devices.iter().flat_map(|d| {
+        d.points
+            .iter()
+            .map(move |p| (format!("{}.{}", d.name, p.name), p))
+    })
+}
+
 /// `{device}.{point}` of every point configured with `event = true`.
 pub fn event_points(config: &Config) -> HashSet<String> {
-    config
-        .devices
-        .iter()
-        .flat_map(|d| {
-            d.points
-                .iter()
-                .filter(|p| p.event)
-                .map(move |p| format!("{}.{}", d.name, p.name))
-        })
+    points(config)
+        .filter(|(_, p)| p.event)
+        .map(|(name, _)| name)
         .collect()
 }
 
-/// Polls until `shutdown`. An outbox write failure is logged at ERROR (the
-/// reading is lost) and the loop goes on.
+/// Report-by-exception for analogue points: a reading goes out when its
+/// value moved more than the point's deadband since the last one sent, when
+/// its quality or presence changed, or when `max_interval_ms` passed since
+/// the last one sent (the heartbeat). Pure: times come from the readings.
+#[derive(Debug, Default)]
+pub struct Reporter {
+    /// 0: every reading goes out.
+    max_interval_ms: i64,
+    deadbands: HashMap<String, f64>,
+    sent: HashMap<String, (Option<f64>, Quality, i64)>,
+}
+
+impl Reporter {
+    pub fn new(max_interval: Duration, deadbands: HashMap<String, f64>) -> Self {
+        Self {
+            max_interval_ms: max_interval.as_millis() as i64,
+            deadbands,
+            sent: HashMap::new(),
+        }
+    }
+
+    /// The readings of one poll worth sending.
+    pub fn filter(&mut self, readings: Vec<Reading>) -> Vec<Reading> {
+        if self.max_interval_ms == 0 {
+            return readings;
+        }
+        readings
+            .into_iter()
+            .filter(|r| {
+                let ts = riser_contract::unix_ms(r.ts);
+                let deadband = self.deadbands.get(&r.point).copied().unwrap_or(0.0);
+                let send = match self.sent.get(&r.point) {
+                    None => true,
+                    Some((value, quality, at)) => {
+                        *quality != r.quality
+                            || ts - at >= self.max_interval_ms
+                            || ts < *at
+                            || match (value, r.value) {
+                                (Some(a), Some(b)) => (a - b).abs() > deadband,
+                                (None, None) => false,
+                                _ => true,
+                            }
+                    }
+                };
+                if send {
+                    self.sent.insert(r.point.clone(), (r.value, r.quality, ts));
+                }
+                send
+            })
+            .collect()
+    }
+}
+
+/// Per-point deadbands of the configured devices.
+fn deadbands(config: &Config) -> HashMap<String, f64> {
+    points(config).map(|(name, p)| (name, p.deadband)).collect()
+}
+
+/// Polls until `shutdown`. An outbox write failure is logged at ERROR and
+/// the cycle's events are kept in memory and retried with the next cycle;
+/// the loop goes on.
 pub async fn run(
     config: Config,
     outbox: Outbox,
@@ -93,6 +157,17 @@ pub async fn run(
         })
         .collect();
     let mut last = LastSeen::new();
+    let mut reporter = Reporter::new(
+        Duration::from_secs(config.report.max_interval_secs),
+        deadbands(&config),
+    );
+    let mut clock = ClockWatch::new(
+        clock::FLOOR_UNIX_SECS * 1000,
+        config.clock.require_sync,
+        config.clock.jump_tolerance_ms as i64,
+    );
+    let boot_id = clock::boot_id();
+    let mut unwritten_events: Vec<Event> = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -112,59 +187,91 @@ pub async fn run(
         if let Some(sensor_config) = &config.mqtt_sensors {
             readings.extend(sensors.readings(sensor_config, OffsetDateTime::now_utc()));
         }
-        if readings.is_empty() {
+        metrics.record_devices(&readings);
+
+        let wall = OffsetDateTime::now_utc();
+        let boot = clock::boot_ms();
+        let seen = clock.observe(riser_contract::unix_ms(wall), boot, clock::kernel_synced());
+        metrics.record_clock(seen.trusted, clock.jumps);
+        if seen.became_trusted {
+            match outbox
+                .restamp(&boot_id, riser_contract::unix_ms(wall), boot)
+                .await
+            {
+                Ok(0) => tracing::info!(gateway_id = %config.id, "clock trusted"),
+                Ok(n) => {
+                    tracing::info!(gateway_id = %config.id, restamped = n, "clock trusted; held readings restamped")
+                }
+                Err(error) => {
+                    tracing::error!(gateway_id = %config.id, error = %error, "cannot restamp held readings")
+                }
+            }
+        }
+        if let Some(jump_ms) = seen.jump_ms {
+            tracing::warn!(gateway_id = %config.id, jump_ms, "wall clock jumped; this cycle's readings are flagged");
+        }
+        if readings.is_empty() && unwritten_events.is_empty() {
             continue;
         }
-        let events = detect_events(&mut last, &readings, &event_points);
+        let mut events = detect_events(&mut last, &readings, &event_points);
         // Alarm and fault states travel on the event stream, once per change;
         // telemetry carries the analogue values.
         readings.retain(|r| !event_points.contains(&r.point));
-        if let Err(error) = record(
-            &config.id,
-            &outbox,
-            events,
-            readings,
-            config.max_readings_per_message,
-        )
-        .await
-        {
-            tracing::error!(gateway_id = %config.id, error = %error, "cannot write readings to the outbox; this cycle is lost");
+        let mut readings = reporter.filter(readings);
+        let flag = if !seen.trusted {
+            Some(ClockFlag::Unsynced)
+        } else if seen.jump_ms.is_some() {
+            Some(ClockFlag::Jumped)
+        } else {
+            None
+        };
+        // An alarm is never held back for the clock: it goes at once,
+        // flagged, and the cloud uses its arrival time.
+        for event in &mut events {
+            event.clock = flag.or(event.clock);
+        }
+        let held = if seen.trusted {
+            for reading in &mut readings {
+                reading.clock = flag.or(reading.clock);
+            }
+            None
+        } else {
+            // Held until the clock is trusted, on the boot clock.
+            for reading in &mut readings {
+                let age = riser_contract::unix_ms(wall) - riser_contract::unix_ms(reading.ts);
+                reading.ts = riser_contract::from_unix_ms(boot - age.max(0)).unwrap_or(reading.ts);
+            }
+            Some(boot_id.clone())
+        };
+        unwritten_events.extend(events);
+        if let Err(error) = record(&outbox, &mut unwritten_events, readings, held).await {
+            metrics.record_write_error();
+            tracing::error!(gateway_id = %config.id, error = %error, events_kept = unwritten_events.len(), "cannot write to the outbox; events kept in memory for the next cycle, readings of this cycle lost");
         }
     }
 }
 
+/// Writes the events (emptying `events` once they are on disk) and the
+/// readings; events and readings are written side by side so they share a
+/// commit.
 async fn record(
-    gateway: &str,
     outbox: &Outbox,
-    events: Vec<Event>,
+    events: &mut Vec<Event>,
     readings: Vec<Reading>,
-    per_message: usize,
+    held: Option<String>,
 ) -> Result<(), OutboxError> {
-    if !events.is_empty() {
-        outbox
-            .append(Stream::Events, |seq| {
-                riser_contract::encode(&Events {
-                    v: VERSION,
-                    gateway: gateway.to_owned(),
-                    seq,
-                    events,
-                })
-            })
-            .await?;
-    }
-    for chunk in readings.chunks(per_message.max(1)) {
-        outbox
-            .append(Stream::Telemetry, |seq| {
-                riser_contract::encode(&Telemetry {
-                    v: VERSION,
-                    gateway: gateway.to_owned(),
-                    seq,
-                    readings: chunk.to_vec(),
-                })
-            })
-            .await?;
-    }
-    Ok(())
+    let write_events = async {
+        if events.is_empty() {
+            Ok(0)
+        } else {
+            outbox.append_events(events.clone()).await
+        }
+    };
+    let (events_written, readings_written) =
+        futures::join!(write_events, outbox.append_readings(readings, held));
+    events_written?;
+    events.clear();
+    readings_written
 }
 
 #[cfg(test)]
@@ -180,6 +287,7 @@ mod tests {
             unit: None,
             quality,
             exception: None,
+            clock: None,
         }
     }
 
@@ -243,25 +351,72 @@ mod tests {
         assert_eq!(back[0].quality, Quality::Good);
     }
 
-    #[tokio::test]
-    async fn a_large_cycle_is_split_into_messages_of_at_most_n_readings() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(&dir.path().join("outbox.db")).await.unwrap();
-        let readings: Vec<_> = (0..5)
-            .map(|i| reading(&format!("p.{i}"), Some(1.0), Quality::Good))
-            .collect();
-        record("gw-1", &outbox, vec![], readings, 2).await.unwrap();
-        let sent = outbox.next(10, &HashSet::new()).await.unwrap();
-        let sizes: Vec<usize> = sent
-            .iter()
-            .map(|e| {
-                serde_json::from_slice::<Telemetry>(&e.payload)
-                    .unwrap()
-                    .readings
-                    .len()
+    fn at(point: &str, secs: i64, value: f64) -> Reading {
+        Reading {
+            ts: datetime!(2026-11-22 08:00 UTC) + time::Duration::seconds(secs),
+            ..reading(point, Some(value), Quality::Good)
+        }
+    }
+
+    #[test]
+    fn steady_values_are_sent_only_as_heartbeats() {
+        let mut reporter = Reporter::new(Duration::from_secs(300), HashMap::new());
+        let sent: Vec<i64> = (0..=11)
+            .filter(|i| {
+                !reporter
+                    .filter(vec![at("tank.level", i * 60, 3.0)])
+                    .is_empty()
             })
+            .map(|i| i * 60)
             .collect();
-        assert_eq!(sizes, [2, 2, 1]);
-        assert_eq!(sent.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(sent, [0, 300, 600]);
+    }
+
+    #[test]
+    fn a_move_beyond_the_deadband_is_sent_at_once_and_drift_within_it_is_not() {
+        let deadbands = HashMap::from([("tank.level".to_owned(), 0.01)]);
+        let mut reporter = Reporter::new(Duration::from_secs(300), deadbands);
+        let values = [3.0, 3.005, 3.009, 3.02, 3.015, 2.5];
+        let sent: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| reporter.filter(vec![at("tank.level", i as i64, *v)]))
+            .filter_map(|r| r.value)
+            .collect();
+        assert_eq!(sent, [3.0, 3.02, 2.5]);
+    }
+
+    #[test]
+    fn a_quality_change_is_sent_even_without_a_value_change() {
+        let mut reporter = Reporter::new(Duration::from_secs(300), HashMap::new());
+        assert_eq!(reporter.filter(vec![at("p.x", 0, 1.0)]).len(), 1);
+        let mut stale = at("p.x", 1, 1.0);
+        stale.quality = Quality::Stale;
+        assert_eq!(reporter.filter(vec![stale]).len(), 1);
+        let lost = Reading {
+            value: None,
+            quality: Quality::Unreachable,
+            ..at("p.x", 2, 0.0)
+        };
+        assert_eq!(reporter.filter(vec![lost.clone()]).len(), 1);
+        assert!(
+            reporter
+                .filter(vec![Reading {
+                    ts: lost.ts + time::Duration::seconds(1),
+                    ..lost
+                }])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn with_no_heartbeat_interval_every_reading_is_sent() {
+        let mut reporter = Reporter::new(Duration::ZERO, HashMap::new());
+        assert_eq!(
+            reporter
+                .filter(vec![at("p.x", 0, 1.0), at("p.x", 1, 1.0)])
+                .len(),
+            2
+        );
     }
 }

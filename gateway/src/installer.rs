@@ -166,6 +166,7 @@ mod tests {
                     unit: Some("m".into()),
                     quality,
                     exception: (quality == Quality::Exception).then_some(2),
+                    clock: None,
                 },
                 raw,
             },

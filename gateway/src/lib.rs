@@ -5,6 +5,7 @@
 //! [`uplink`] → broker.
 
 pub mod acquire;
+pub mod clock;
 pub mod config;
 pub mod installer;
 pub mod metrics;
@@ -14,7 +15,7 @@ pub mod outbox;
 pub mod uplink;
 
 pub use config::Config;
-pub use outbox::Outbox;
+pub use outbox::{Outbox, OutboxOptions};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,17 @@ pub enum GatewayError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// The outbox settings of a gateway config.
+pub fn outbox_options(config: &Config) -> OutboxOptions {
+    OutboxOptions {
+        gateway: config.id.clone(),
+        max_bytes: config.outbox.max_bytes,
+        thin_interval: std::time::Duration::from_secs(config.outbox.thin_interval_secs),
+        max_readings_per_message: config.max_readings_per_message,
+        compress: config.mqtt.compress,
+    }
 }
 
 /// A running gateway.
@@ -63,7 +75,8 @@ impl Gateway {
             path: config.data_dir.clone(),
             source,
         })?;
-        let outbox = Outbox::open(&config.data_dir.join("outbox.db")).await?;
+        let outbox =
+            Outbox::open(&config.data_dir.join("outbox.db"), outbox_options(&config)).await?;
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -73,10 +86,12 @@ impl Gateway {
             None => None,
         };
         tracing::info!(gateway_id = %config.id, devices = config.devices.len(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port), "gateway started");
+        let metrics = metrics::Metrics::default();
         let uplink = tokio::spawn(uplink::run(
             config.id.clone(),
             config.mqtt.clone(),
             outbox.clone(),
+            metrics.clone(),
             shutdown.clone(),
         ));
         let sensors = mqtt_sensors::SensorHub::default();
@@ -88,7 +103,6 @@ impl Gateway {
                 shutdown.clone(),
             ))
         });
-        let metrics = metrics::Metrics::default();
         let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         let metrics_task = metrics_listener.map(|listener| {
             tokio::spawn(metrics::serve(

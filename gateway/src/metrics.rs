@@ -1,12 +1,17 @@
-//! Prometheus metrics of the gateway on a local port (`metrics_listen`):
-//! per line requests, timeouts, exceptions, transport errors and skipped
-//! polls, requests in the last cycle, outbox depth and refused sensor
-//! payloads. A minimal HTTP/1.1 responder: `GET /metrics` only.
+//! Gateway health: what the acquisition loop saw (per line and per device),
+//! the clock, and the outbox, assembled into the [`Health`] sent on the
+//! retained status topic and served as Prometheus metrics on a local port
+//! (`metrics_listen`). A minimal HTTP/1.1 responder: `GET /metrics` only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use riser_contract::{ClockHealth, DeviceHealth, Health, Quality, Reading};
+use time::OffsetDateTime;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -32,9 +37,36 @@ type Series = (
 );
 
 /// What the acquisition loop reports after each cycle; cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Metrics {
     lines: Arc<Mutex<BTreeMap<String, LineStats>>>,
+    devices: Arc<Mutex<BTreeMap<String, DeviceHealth>>>,
+    clock: Arc<Mutex<(bool, u64)>>,
+    write_errors: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            lines: Arc::default(),
+            devices: Arc::default(),
+            clock: Arc::default(),
+            write_errors: Arc::default(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// How bad a quality is, for a device's worst point.
+fn severity(q: Quality) -> u8 {
+    match q {
+        Quality::Good => 0,
+        Quality::Stale => 1,
+        Quality::SensorFault => 2,
+        Quality::Exception => 3,
+        Quality::Unreachable => 4,
+    }
 }
 
 impl Metrics {
@@ -43,8 +75,72 @@ impl Metrics {
         lines.insert(line.to_owned(), stats.clone());
     }
 
-    /// The Prometheus text for these line stats and gauges. Pure.
-    pub fn render(&self, outbox: OutboxGauges, sensor_payloads_refused: u64) -> String {
+    /// Counts one poll per device in `readings` (`{device}.{point}`), an
+    /// error when any of its points was unreachable or an exception, and
+    /// keeps its worst quality.
+    pub fn record_devices(&self, readings: &[Reading]) {
+        let mut worst: BTreeMap<&str, Quality> = BTreeMap::new();
+        for r in readings {
+            let device = r.point.split_once('.').map_or(r.point.as_str(), |(d, _)| d);
+            let q = worst.entry(device).or_insert(Quality::Good);
+            if severity(r.quality) > severity(*q) {
+                *q = r.quality;
+            }
+        }
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        for (device, quality) in worst {
+            let health = devices.entry(device.to_owned()).or_default();
+            health.polls += 1;
+            if matches!(quality, Quality::Unreachable | Quality::Exception) {
+                health.errors += 1;
+            }
+            health.quality = Some(quality);
+        }
+    }
+
+    pub fn record_clock(&self, trusted: bool, jumps: u64) {
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = (trusted, jumps);
+    }
+
+    pub fn record_write_error(&self) {
+        self.write_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The health report: this process, its devices, clock and outbox.
+    pub async fn health(&self, outbox: &Outbox) -> Health {
+        let (clock_trusted, jumps) = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        let now_ms = riser_contract::unix_ms(OffsetDateTime::now_utc());
+        let (outbox_health, held) = match outbox.health(now_ms).await {
+            Ok(h) => h,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read outbox health");
+                Default::default()
+            }
+        };
+        Health {
+            uptime_secs: self.started.elapsed().as_secs(),
+            outbox: outbox_health,
+            devices: self
+                .devices
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            disk_free_bytes: outbox.path().parent().and_then(disk_free),
+            clock: ClockHealth {
+                trusted: clock_trusted,
+                jumps,
+                held,
+            },
+        }
+    }
+
+    /// The Prometheus text for these line stats, this health and gauges. Pure.
+    pub fn render(
+        &self,
+        health: &Health,
+        outbox: OutboxGauges,
+        sensor_payloads_refused: u64,
+    ) -> String {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         let series: [Series; 6] = [
@@ -107,8 +203,127 @@ impl Metrics {
             out,
             "# HELP riser_gateway_sensor_payloads_refused_total Wireless sensor payloads refused.\n# TYPE riser_gateway_sensor_payloads_refused_total counter\nriser_gateway_sensor_payloads_refused_total {sensor_payloads_refused}"
         );
+        let o = &health.outbox;
+        let gauges: [(&str, &str, &str, u64); 13] = [
+            (
+                "riser_gateway_uptime_seconds",
+                "gauge",
+                "Seconds since the gateway started.",
+                health.uptime_secs,
+            ),
+            (
+                "riser_gateway_outbox_readings",
+                "gauge",
+                "Readings buffered, not yet acknowledged by the broker.",
+                o.readings,
+            ),
+            (
+                "riser_gateway_outbox_events",
+                "gauge",
+                "Event messages buffered, not yet acknowledged.",
+                o.events,
+            ),
+            (
+                "riser_gateway_outbox_oldest_age_seconds",
+                "gauge",
+                "Age of the oldest buffered reading or event.",
+                o.oldest_age_secs.unwrap_or(0),
+            ),
+            (
+                "riser_gateway_outbox_bytes",
+                "gauge",
+                "Bytes of outbox database pages in use.",
+                o.bytes,
+            ),
+            (
+                "riser_gateway_outbox_limit_bytes",
+                "gauge",
+                "Configured outbox size limit.",
+                o.limit_bytes,
+            ),
+            (
+                "riser_gateway_outbox_thinned_total",
+                "counter",
+                "Routine readings thinned out at the size limit.",
+                o.thinned,
+            ),
+            (
+                "riser_gateway_outbox_dropped_total",
+                "counter",
+                "Routine readings dropped at the size limit.",
+                o.dropped,
+            ),
+            (
+                "riser_gateway_outbox_write_errors_total",
+                "counter",
+                "Poll cycles that could not be written.",
+                self.write_errors.load(Ordering::Relaxed),
+            ),
+            (
+                "riser_gateway_disk_free_bytes",
+                "gauge",
+                "Free space where the outbox lives.",
+                health.disk_free_bytes.unwrap_or(0),
+            ),
+            (
+                "riser_gateway_clock_trusted",
+                "gauge",
+                "1 when the wall clock is trusted.",
+                u64::from(health.clock.trusted),
+            ),
+            (
+                "riser_gateway_clock_jumps_total",
+                "counter",
+                "Wall-clock jumps seen.",
+                health.clock.jumps,
+            ),
+            (
+                "riser_gateway_clock_held_readings",
+                "gauge",
+                "Readings held until the clock is trusted.",
+                health.clock.held,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        type DeviceSeries = (&'static str, &'static str, fn(&DeviceHealth) -> u64);
+        let devices: [DeviceSeries; 2] = [
+            (
+                "riser_gateway_device_polls_total",
+                "Polls of the device.",
+                |d| d.polls,
+            ),
+            (
+                "riser_gateway_device_errors_total",
+                "Polls where the device was unreachable or answered an exception.",
+                |d| d.errors,
+            ),
+        ];
+        for (name, help, get) in devices {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (device, d) in &health.devices {
+                let _ = writeln!(out, "{name}{{device=\"{device}\"}} {}", get(d));
+            }
+        }
         out
     }
+}
+
+/// Free bytes on the file system holding `dir`.
+pub fn disk_free(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes one struct into valid memory; `path` is a
+    // NUL-terminated string that outlives the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
@@ -145,7 +360,8 @@ pub async fn serve(
                 depth: outbox.depth().await.ok(),
                 dead_letters: outbox.dead_letters().await.ok(),
             };
-            let body = metrics.render(gauges, sensors.malformed.load(Ordering::Relaxed));
+            let health = metrics.health(&outbox).await;
+            let body = metrics.render(&health, gauges, sensors.malformed.load(Ordering::Relaxed));
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -171,7 +387,20 @@ mod tests {
             ..LineStats::default()
         };
         metrics.record_line("rs485-1", &stats);
+        metrics.record_devices(&[Reading {
+            point: "tank.level".into(),
+            ts: OffsetDateTime::UNIX_EPOCH,
+            value: None,
+            unit: None,
+            quality: Quality::Unreachable,
+            exception: None,
+            clock: None,
+        }]);
+        let mut health = Health::default();
+        health.outbox.thinned = 12;
+        health.devices = metrics.devices.lock().unwrap().clone();
         let text = metrics.render(
+            &health,
             OutboxGauges {
                 depth: Some(7),
                 dead_letters: Some(0),
@@ -187,6 +416,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("riser_gateway_outbox_depth 7"), "{text}");
+        assert!(
+            text.contains("riser_gateway_outbox_thinned_total 12"),
+            "{text}"
+        );
+        assert!(
+            text.contains("riser_gateway_device_errors_total{device=\"tank\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("riser_gateway_sensor_payloads_refused_total 1"),
             "{text}"

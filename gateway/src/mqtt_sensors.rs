@@ -105,6 +105,7 @@ impl SensorHub {
                     unit: point.unit.clone(),
                     quality,
                     exception: None,
+                    clock: None,
                 }
             })
             .collect()

@@ -252,3 +252,89 @@ impl RtuRig {
         self.sim.join().await;
     }
 }
+
+/// A TCP link that can be cut: a loopback proxy in front of `target`, as the
+/// 4G link between a gateway and its broker. [`Link::cut`] drops every
+/// connection and refuses new ones until [`Link::restore`]; the broker
+/// and everything else connected to it directly keep running.
+pub struct Link {
+    pub port: u16,
+    state: std::sync::Arc<std::sync::Mutex<LinkState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct LinkState {
+    up: bool,
+    connections: tokio_util::sync::CancellationToken,
+}
+
+impl Link {
+    pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(LinkState {
+            up: true,
+            connections: tokio_util::sync::CancellationToken::new(),
+        }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let cancel = {
+                    let state = shared.lock().unwrap();
+                    if !state.up {
+                        continue; // dropped: the link is down
+                    }
+                    state.connections.clone()
+                };
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { port, state, task })
+    }
+
+    /// Drops every connection through the link and refuses new ones.
+    pub fn cut(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.up = false;
+        state.connections.cancel();
+        state.connections = tokio_util::sync::CancellationToken::new();
+    }
+
+    pub fn restore(&self) {
+        self.state.lock().unwrap().up = true;
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.state.lock().unwrap().connections.cancel();
+    }
+}
+
+/// A cloud-ingest config for a test: SQLite in `data_dir`, the API on a
+/// free port, consuming from the broker on `broker_port` as
+/// `riser-ingest-{name}`.
+pub fn ingest_config(data_dir: &Path, broker_port: u16, name: &str) -> riser_ingest::Config {
+    toml::from_str(&format!(
+        r#"
+        data_dir = "{}"
+        registry = "unused"
+        [http]
+        listen = "127.0.0.1:0"
+        [mqtt]
+        broker = "127.0.0.1:{broker_port}"
+        client_id = "riser-ingest-{name}"
+        "#,
+        data_dir.display(),
+    ))
+    .expect("a valid ingest config")
+}

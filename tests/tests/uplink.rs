@@ -3,23 +3,34 @@
 
 use std::time::Duration;
 
-use riser_contract::Stream;
+use riser_contract::{Event, EventKind, Quality};
 use riser_e2e::{Mosquitto, eventually};
-use riser_gateway::Outbox;
 use riser_gateway::config::MqttConfig;
+use riser_gateway::metrics::Metrics;
+use riser_gateway::{Outbox, OutboxOptions};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn an_oversized_message_is_set_aside_and_the_queue_behind_it_still_flows() {
     let broker = Mosquitto::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("outbox.db")).await.unwrap();
+    let outbox = Outbox::open(&dir.path().join("outbox.db"), OutboxOptions::new("gw-1"))
+        .await
+        .unwrap();
+    let event = |point: String| Event {
+        kind: EventKind::StateChanged,
+        point,
+        ts: time::OffsetDateTime::now_utc(),
+        value: Some(1.0),
+        quality: Quality::Good,
+        clock: None,
+    };
     outbox
-        .append(Stream::Telemetry, |_| vec![b'x'; 8192])
+        .append_events(vec![event("x".repeat(8192))])
         .await
         .unwrap();
     outbox
-        .append(Stream::Telemetry, |_| b"{}".to_vec())
+        .append_events(vec![event("panel.fire_alarm".into())])
         .await
         .unwrap();
 
@@ -33,6 +44,7 @@ async fn an_oversized_message_is_set_aside_and_the_queue_behind_it_still_flows()
         "gw-1".into(),
         config,
         outbox.clone(),
+        Metrics::default(),
         shutdown.clone(),
     ));
     let drained = outbox.clone();

@@ -1,9 +1,12 @@
 //! The HTTP API and dashboard (axum): `GET /api/buildings`,
-//! `GET /api/buildings/{id}`, `GET /healthz`, `GET /metrics`, `GET /`.
+//! `GET /api/buildings/{id}`, `GET /api/gateways`, `GET /api/gateways/{id}`,
+//! `GET /healthz`, `GET /metrics`, `GET /`.
 
 mod error;
+mod gateways;
 
 pub use error::ApiError;
+pub use gateways::{GatewayOut, SequenceOut};
 
 use std::sync::Arc;
 
@@ -12,7 +15,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
-use riser_contract::Quality;
+use riser_contract::{ClockFlag, Quality};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -26,6 +29,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(dashboard))
         .route("/api/buildings", get(list_buildings))
         .route("/api/buildings/{id}", get(get_building))
+        .route("/api/gateways", get(gateways::list))
+        .route("/api/gateways/{id}", get(gateways::get))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -69,8 +74,19 @@ pub struct PointOut {
     pub quality: Quality,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<u8>,
+    /// The time it is judged at: the arrival time when the gateway's clock
+    /// was not trusted (then `gateway_ts` is what the gateway said).
     #[serde(with = "time::serde::rfc3339")]
     pub ts: OffsetDateTime,
+    /// The gateway's clock flag: `restamped`, `jumped` or `unsynced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockFlag>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub gateway_ts: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -159,6 +175,8 @@ async fn get_building(
             quality: l.value.quality,
             exception: l.exception,
             ts: l.value.ts,
+            clock: l.clock,
+            gateway_ts: l.gateway_ts,
         })
         .collect();
     let class = b.class();
@@ -191,10 +209,7 @@ struct Health {
 
 async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let database = app.store.ping().await.is_ok();
-    let mqtt_connected = app
-        .metrics
-        .mqtt_connected
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let mqtt_connected = app.metrics.mqtt_connected();
     let code = if database {
         axum::http::StatusCode::OK
     } else {
@@ -213,6 +228,7 @@ async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
 
 async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
     let verdicts = app.store.verdicts().await?;
+    let sequences = app.store.sequences(None).await?;
     let statuses: Vec<(&str, usize)> = [
         Status::Failing,
         Status::Warning,
@@ -227,7 +243,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiEr
     .collect();
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&statuses),
+        app.metrics.render(&statuses, &sequences),
     ))
 }
 

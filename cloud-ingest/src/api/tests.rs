@@ -1,7 +1,7 @@
 use super::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use riser_contract::{Message, Reading, Telemetry, VERSION};
+use riser_contract::{Health, Message, Reading, Telemetry, VERSION};
 use tower::ServiceExt;
 
 async fn app() -> (tempfile::TempDir, Arc<App>) {
@@ -32,16 +32,16 @@ async fn report(app: &Arc<App>, level: f64, pressure: f64) {
         unit: None,
         quality: Quality::Good,
         exception: None,
+        clock: None,
     };
-    let m = Message::Telemetry(Telemetry {
-        v: VERSION,
-        gateway: "gw-B2".into(),
-        seq: 1,
-        readings: vec![
+    let m = Message::Telemetry(Telemetry::new(
+        "gw-B2",
+        1,
+        vec![
             reading("tank.level", level),
             reading("riser.pressure", pressure),
         ],
-    });
+    ));
     app.store.ingest(&m, now).await.unwrap();
     crate::judge(app, Some("gw-B2"), now).await.unwrap();
 }
@@ -119,4 +119,180 @@ async fn metrics_are_prometheus_text() {
         text.contains("riser_buildings{status=\"failing\"} 1"),
         "{text}"
     );
+    assert!(text.contains("riser_ingest_sequence_missing 0\n"), "{text}");
+}
+
+#[tokio::test]
+async fn sequence_gaps_are_metrics_per_gateway_until_filled() {
+    let (_dir, app) = app().await;
+    let now = OffsetDateTime::now_utc();
+    let telemetry = |seq| {
+        Message::Telemetry(Telemetry::new(
+            "gw-B2",
+            seq,
+            vec![Reading {
+                point: "tank.level".into(),
+                ts: now,
+                value: Some(2.3),
+                unit: None,
+                quality: Quality::Good,
+                exception: None,
+                clock: None,
+            }],
+        ))
+    };
+    let scrape = || async {
+        let res = router(app.clone())
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    for seq in [1, 4] {
+        app.store.ingest(&telemetry(seq), now).await.unwrap();
+    }
+    let text = scrape().await;
+    assert!(text.contains("riser_ingest_sequence_missing 2\n"), "{text}");
+    assert!(
+        text.contains(
+            "riser_ingest_gateway_sequence_missing{gateway=\"gw-B2\",stream=\"telemetry\"} 2\n"
+        ),
+        "{text}"
+    );
+    for seq in [2, 3] {
+        app.store.ingest(&telemetry(seq), now).await.unwrap();
+    }
+    let text = scrape().await;
+    assert!(text.contains("riser_ingest_sequence_missing 0\n"), "{text}");
+    assert!(
+        text.contains(
+            "riser_ingest_gateway_sequence_missing{gateway=\"gw-B2\",stream=\"telemetry\"} 0\n"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn gateways_show_their_health_and_what_has_not_arrived() {
+    let (_dir, app) = app().await;
+    let now = OffsetDateTime::now_utc();
+    let mut health = Health {
+        uptime_secs: 86_400,
+        ..Health::default()
+    };
+    health.outbox.readings = 5_000;
+    health.clock.trusted = true;
+    let status = |online, health| {
+        Message::Status(riser_contract::Status {
+            v: VERSION,
+            gateway: "gw-B2".into(),
+            online,
+            ts: online.then_some(now),
+            software: Some("0.2.0".into()),
+            health,
+        })
+    };
+    app.store
+        .ingest(&status(true, Some(health)), now)
+        .await
+        .unwrap();
+    for seq in [1, 2, 5] {
+        let mut t = Telemetry::new(
+            "gw-B2",
+            seq,
+            vec![Reading {
+                point: "tank.level".into(),
+                ts: now,
+                value: Some(2.3),
+                unit: None,
+                quality: Quality::Good,
+                exception: None,
+                clock: None,
+            }],
+        );
+        t.epoch = 77;
+        app.store.ingest(&Message::Telemetry(t), now).await.unwrap();
+    }
+    app.store.ingest(&status(false, None), now).await.unwrap();
+
+    let (status, list) = get_json(&app, "/api/gateways").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gw-B1", "gw-B2"], "registry gateways too");
+    assert_eq!(
+        list[0]["online"],
+        serde_json::Value::Null,
+        "never heard from"
+    );
+    assert_eq!(list[0]["buildings"], serde_json::json!(["B1"]));
+
+    let (status, gw) = get_json(&app, "/api/gateways/gw-B2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(gw, list[1]);
+    assert_eq!(gw["online"], false);
+    assert_eq!(gw["software"], "0.2.0");
+    assert_eq!(
+        gw["health"]["uptime_secs"], 86_400,
+        "kept after the last-will"
+    );
+    assert_eq!(gw["health"]["outbox"]["readings"], 5_000);
+    assert_eq!(gw["health"]["clock"]["trusted"], true);
+    assert_eq!(gw["missing"], 2);
+    let seq = &gw["sequences"][0];
+    assert_eq!(seq["stream"], "telemetry");
+    assert_eq!(seq["epoch"], 77);
+    assert_eq!(
+        (&seq["highest"], &seq["received"], &seq["missing"]),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!(3),
+            &serde_json::json!(2)
+        )
+    );
+
+    let (status, body) = get_json(&app, "/api/gateways/gw-nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "gateway not found");
+}
+
+#[tokio::test]
+async fn a_point_judged_at_its_arrival_shows_the_gateways_own_time() {
+    let (_dir, app) = app().await;
+    let now = OffsetDateTime::now_utc();
+    let board = time::macros::datetime!(1970-01-01 00:01 UTC);
+    let m = Message::Events(riser_contract::Events {
+        v: VERSION,
+        gateway: "gw-B2".into(),
+        epoch: 0,
+        seq: 1,
+        replay: false,
+        events: vec![riser_contract::Event {
+            kind: riser_contract::EventKind::StateChanged,
+            point: "pumps.fire_fault".into(),
+            ts: board,
+            value: Some(1.0),
+            quality: Quality::Good,
+            clock: Some(ClockFlag::Unsynced),
+        }],
+    });
+    app.store.ingest(&m, now).await.unwrap();
+    let (_, body) = get_json(&app, "/api/buildings/B2").await;
+    let point = &body["points"][0];
+    assert_eq!(point["point"], "pumps.fire_fault");
+    assert_eq!(point["clock"], "unsynced");
+    assert_eq!(point["gateway_ts"], "1970-01-01T00:01:00Z");
+    let ts = OffsetDateTime::parse(
+        point["ts"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(crate::store::to_ms(ts), crate::store::to_ms(now));
 }

@@ -1,17 +1,23 @@
-//! Storage through sqlx on SQLite (WAL): deduplicated messages, reading
-//! history, the latest value of every point, gateway status and verdicts.
+//! Storage through sqlx on SQLite (WAL): deduplicated messages, sequence
+//! gaps, reading history, the latest value of every point, gateway status and
+//! health, and verdicts.
+
+mod placement;
+
+pub use placement::{FUTURE_TOLERANCE, Placed, ToLatest, place};
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use riser_contract::{Message, Quality, Stream};
+use riser_contract::{ClockFlag, Message, Quality, Stream};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::rules::{PointValue, Reason, Status, Verdict};
+use placement::{clock_str, parse_clock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -19,7 +25,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored verdict is not readable: {0}")]
+    #[error("stored data is not readable: {0}")]
     Corrupt(String),
 }
 
@@ -34,9 +40,51 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Latest {
     pub point: String,
+    /// Its `ts` is the arrival time when the gateway's clock was not trusted.
     pub value: PointValue,
     pub unit: Option<String>,
     pub exception: Option<u8>,
+    /// The gateway's clock flag on this value.
+    pub clock: Option<ClockFlag>,
+    /// The gateway's own time, when `value.ts` is not it.
+    pub gateway_ts: Option<OffsetDateTime>,
+}
+
+/// One sequence space of one gateway's stream: a new one starts when the
+/// gateway's outbox is created afresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceState {
+    pub gateway: String,
+    pub stream: Stream,
+    pub epoch: u32,
+    /// Highest sequence number received.
+    pub highest: u64,
+    /// Distinct sequence numbers received.
+    pub received: u64,
+    pub first_received: OffsetDateTime,
+    pub last_received: OffsetDateTime,
+}
+
+impl SequenceState {
+    /// Messages below `highest` not received (or not yet: a backlog arrives
+    /// behind the newest messages).
+    pub fn missing(&self) -> u64 {
+        self.highest.saturating_sub(self.received)
+    }
+}
+
+/// What the cloud knows of a gateway from its status messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayState {
+    pub id: String,
+    /// From its last status message; a gateway that only sent data counts as online.
+    pub online: bool,
+    /// When anything from it last arrived.
+    pub last_seen: OffsetDateTime,
+    pub software: Option<String>,
+    /// Its latest health report, as the JSON of the contract's `Health`.
+    pub health: Option<serde_json::Value>,
+    pub health_at: Option<OffsetDateTime>,
 }
 
 /// A stored verdict.
@@ -85,7 +133,8 @@ impl Store {
     }
 
     /// Stores one validated message in one transaction; a (gateway, stream,
-    /// seq) seen before is a duplicate and changes nothing.
+    /// epoch, seq) seen before is a duplicate and changes nothing. `now` is
+    /// its arrival.
     pub async fn ingest(
         &self,
         message: &Message,
@@ -94,43 +143,37 @@ impl Store {
         let now_ms = to_ms(now);
         let gateway = message.gateway();
         let mut tx = self.pool.begin().await?;
-        let seq = match message {
-            Message::Telemetry(m) => Some((Stream::Telemetry, m.seq)),
-            Message::Events(m) => Some((Stream::Events, m.seq)),
+        let numbered = match message {
+            Message::Telemetry(m) => Some((Stream::Telemetry, m.epoch, m.seq)),
+            Message::Events(m) => Some((Stream::Events, m.epoch, m.seq)),
             Message::Status(_) => None,
         };
-        if let Some((stream, seq)) = seq {
-            let inserted = sqlx::query(
-                "INSERT INTO received (gateway, stream, seq, received_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(gateway)
-            .bind(stream.as_str())
-            .bind(seq as i64)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                return Ok(Outcome::Duplicate);
-            }
+        if let Some((stream, epoch, seq)) = numbered
+            && !mark_received(&mut tx, gateway, stream, epoch, seq, now_ms).await?
+        {
+            return Ok(Outcome::Duplicate);
         }
         match message {
             Message::Telemetry(m) => {
                 for r in &m.readings {
-                    let ts = to_ms(r.ts);
+                    let placed = place(r.ts, r.clock, m.replay, now);
                     sqlx::query(
-                        "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception, seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception,
+                           seq, epoch, replay, clock, gateway_ts_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )
                     .bind(gateway)
                     .bind(&r.point)
-                    .bind(ts)
+                    .bind(to_ms(placed.ts))
                     .bind(r.value)
                     .bind(&r.unit)
                     .bind(r.quality.as_str())
                     .bind(r.exception.map(i64::from))
                     .bind(m.seq as i64)
+                    .bind(i64::from(m.epoch))
+                    .bind(m.replay)
+                    .bind(r.clock.map(clock_str))
+                    .bind(placed.gateway_ts.map(to_ms))
                     .execute(&mut *tx)
                     .await?;
                     let latest = Latest {
@@ -138,28 +181,36 @@ impl Store {
                         value: PointValue {
                             value: r.value,
                             quality: r.quality,
-                            ts: r.ts,
+                            ts: placed.ts,
                         },
                         unit: r.unit.clone(),
                         exception: r.exception,
+                        clock: r.clock,
+                        gateway_ts: placed.gateway_ts,
                     };
-                    upsert_latest(&mut tx, gateway, &latest).await?;
+                    upsert_latest(&mut tx, gateway, &latest, placed.latest).await?;
                 }
                 touch_gateway(&mut tx, gateway, now_ms).await?;
             }
             Message::Events(m) => {
                 for e in &m.events {
+                    let placed = place(e.ts, e.clock, m.replay, now);
                     sqlx::query(
-                        "INSERT INTO events (gateway, seq, kind, point, ts_ms, value, quality)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "INSERT INTO events (gateway, seq, kind, point, ts_ms, value, quality,
+                           epoch, replay, clock, gateway_ts_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )
                     .bind(gateway)
                     .bind(m.seq as i64)
                     .bind(e.kind.as_str())
                     .bind(&e.point)
-                    .bind(to_ms(e.ts))
+                    .bind(to_ms(placed.ts))
                     .bind(e.value)
                     .bind(e.quality.as_str())
+                    .bind(i64::from(m.epoch))
+                    .bind(m.replay)
+                    .bind(e.clock.map(clock_str))
+                    .bind(placed.gateway_ts.map(to_ms))
                     .execute(&mut *tx)
                     .await?;
                     // Alarm and fault states travel only as events: they
@@ -169,24 +220,40 @@ impl Store {
                         value: PointValue {
                             value: e.value,
                             quality: e.quality,
-                            ts: e.ts,
+                            ts: placed.ts,
                         },
                         unit: None,
                         exception: None,
+                        clock: e.clock,
+                        gateway_ts: placed.gateway_ts,
                     };
-                    upsert_latest(&mut tx, gateway, &latest).await?;
+                    upsert_latest(&mut tx, gateway, &latest, placed.latest).await?;
                 }
                 touch_gateway(&mut tx, gateway, now_ms).await?;
             }
             Message::Status(s) => {
+                let health = s
+                    .health
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // The last-will (and any status without them) keeps the
+                // stored health and software version.
                 sqlx::query(
-                    "INSERT INTO gateways (id, online, status_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?3)
+                    "INSERT INTO gateways (id, online, status_ms, last_seen_ms, software, health, health_ms)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END)
                      ON CONFLICT (id) DO UPDATE SET online = excluded.online,
-                       status_ms = excluded.status_ms, last_seen_ms = excluded.last_seen_ms",
+                       status_ms = excluded.status_ms, last_seen_ms = excluded.last_seen_ms,
+                       software = COALESCE(excluded.software, gateways.software),
+                       health = COALESCE(excluded.health, gateways.health),
+                       health_ms = COALESCE(excluded.health_ms, gateways.health_ms)",
                 )
                 .bind(gateway)
                 .bind(s.online)
                 .bind(now_ms)
+                .bind(&s.software)
+                .bind(health)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -198,8 +265,8 @@ impl Store {
     /// The latest reading of every point of `gateway`.
     pub async fn latest(&self, gateway: &str) -> Result<Vec<Latest>, StoreError> {
         let rows = sqlx::query(
-            "SELECT point, ts_ms, value, unit, quality, exception FROM point_latest
-             WHERE gateway = ?1 ORDER BY point",
+            "SELECT point, ts_ms, value, unit, quality, exception, clock, gateway_ts_ms
+             FROM point_latest WHERE gateway = ?1 ORDER BY point",
         )
         .bind(gateway)
         .fetch_all(&self.pool)
@@ -216,6 +283,8 @@ impl Store {
                 },
                 unit: row.get("unit"),
                 exception: row.get::<Option<i64>, _>("exception").map(|e| e as u8),
+                clock: row.get::<Option<&str>, _>("clock").and_then(parse_clock),
+                gateway_ts: row.get::<Option<i64>, _>("gateway_ts_ms").map(from_ms),
             })
             .collect())
     }
@@ -279,20 +348,70 @@ impl Store {
             .collect()
     }
 
-    /// Sequence numbers received from `gateway` on `stream`, ascending.
+    /// Sequence numbers received from `gateway` on `stream`, ascending by
+    /// epoch, then by number (each epoch starts again at 1).
     pub async fn received_seqs(
         &self,
         gateway: &str,
         stream: Stream,
     ) -> Result<Vec<u64>, StoreError> {
         let seqs: Vec<i64> = sqlx::query_scalar(
-            "SELECT seq FROM received WHERE gateway = ?1 AND stream = ?2 ORDER BY seq",
+            "SELECT seq FROM received WHERE gateway = ?1 AND stream = ?2 ORDER BY epoch, seq",
         )
         .bind(gateway)
         .bind(stream.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(seqs.into_iter().map(|s| s as u64).collect())
+    }
+
+    /// Every sequence space, of one gateway or of all, by gateway, stream and
+    /// first arrival.
+    pub async fn sequences(&self, gateway: Option<&str>) -> Result<Vec<SequenceState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT gateway, stream, epoch, highest, received, first_ms, last_ms FROM sequences
+             WHERE ?1 IS NULL OR gateway = ?1 ORDER BY gateway, stream, first_ms, epoch",
+        )
+        .bind(gateway)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let stream: String = row.get("stream");
+                Ok(SequenceState {
+                    gateway: row.get("gateway"),
+                    stream: parse_stream(&stream).ok_or(StoreError::Corrupt(stream))?,
+                    epoch: row.get::<i64, _>("epoch") as u32,
+                    highest: row.get::<i64, _>("highest") as u64,
+                    received: row.get::<i64, _>("received") as u64,
+                    first_received: from_ms(row.get("first_ms")),
+                    last_received: from_ms(row.get("last_ms")),
+                })
+            })
+            .collect()
+    }
+
+    /// Every gateway that sent anything, by id.
+    pub async fn gateways(&self) -> Result<Vec<GatewayState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, online, last_seen_ms, software, health, health_ms
+             FROM gateways ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(gateway_state).collect())
+    }
+
+    /// One gateway, if it ever sent anything.
+    pub async fn gateway(&self, id: &str) -> Result<Option<GatewayState>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, online, last_seen_ms, software, health, health_ms
+             FROM gateways WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(gateway_state))
     }
 
     /// Stored readings of one point, oldest first.
@@ -319,30 +438,113 @@ impl Store {
     }
 }
 
-/// The newest reading of a point wins, by reading time, not arrival.
+fn gateway_state(row: &sqlx::sqlite::SqliteRow) -> GatewayState {
+    let id: String = row.get("id");
+    let health = row.get::<Option<&str>, _>("health").and_then(|text| {
+        serde_json::from_str(text)
+            .inspect_err(|e| {
+                tracing::warn!(gateway_id = %id, error = %e, "stored health is not JSON; not shown");
+            })
+            .ok()
+    });
+    GatewayState {
+        online: row.get("online"),
+        last_seen: from_ms(row.get("last_seen_ms")),
+        software: row.get("software"),
+        health,
+        health_at: row.get::<Option<i64>, _>("health_ms").map(from_ms),
+        id,
+    }
+}
+
+fn parse_stream(s: &str) -> Option<Stream> {
+    [Stream::Telemetry, Stream::Events, Stream::Status]
+        .into_iter()
+        .find(|stream| stream.as_str() == s)
+}
+
+/// Records a numbered message as received; `false` if it was before. Keeps
+/// its sequence space's highest number and count, so a late message fills
+/// the gap it left.
+async fn mark_received(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    gateway: &str,
+    stream: Stream,
+    epoch: u32,
+    seq: u64,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO received (gateway, stream, epoch, seq, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(gateway)
+    .bind(stream.as_str())
+    .bind(i64::from(epoch))
+    .bind(seq as i64)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO sequences (gateway, stream, epoch, highest, received, first_ms, last_ms)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)
+         ON CONFLICT (gateway, stream, epoch) DO UPDATE SET
+           highest = MAX(sequences.highest, excluded.highest),
+           received = sequences.received + 1, last_ms = excluded.last_ms",
+    )
+    .bind(gateway)
+    .bind(stream.as_str())
+    .bind(i64::from(epoch))
+    .bind(seq as i64)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+/// The newest value of a point wins, by its placed time, not arrival order;
+/// one of unknown time only fills an empty point.
 async fn upsert_latest(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     gateway: &str,
     latest: &Latest,
+    rule: ToLatest,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (gateway, point) DO UPDATE SET
-           ts_ms = excluded.ts_ms, value = excluded.value,
-           unit = COALESCE(excluded.unit, point_latest.unit),
-           quality = excluded.quality, exception = excluded.exception
-         WHERE excluded.ts_ms >= point_latest.ts_ms",
-    )
-    .bind(gateway)
-    .bind(&latest.point)
-    .bind(to_ms(latest.value.ts))
-    .bind(latest.value.value)
-    .bind(&latest.unit)
-    .bind(latest.value.quality.as_str())
-    .bind(latest.exception.map(i64::from))
-    .execute(&mut **tx)
-    .await?;
+    let sql = match rule {
+        ToLatest::IfNewer => {
+            "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
+               clock, gateway_ts_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (gateway, point) DO UPDATE SET
+               ts_ms = excluded.ts_ms, value = excluded.value,
+               unit = COALESCE(excluded.unit, point_latest.unit),
+               quality = excluded.quality, exception = excluded.exception,
+               clock = excluded.clock, gateway_ts_ms = excluded.gateway_ts_ms
+             WHERE excluded.ts_ms >= point_latest.ts_ms"
+        }
+        ToLatest::IfAbsent => {
+            "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
+               clock, gateway_ts_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (gateway, point) DO NOTHING"
+        }
+    };
+    sqlx::query(sql)
+        .bind(gateway)
+        .bind(&latest.point)
+        .bind(to_ms(latest.value.ts))
+        .bind(latest.value.value)
+        .bind(&latest.unit)
+        .bind(latest.value.quality.as_str())
+        .bind(latest.exception.map(i64::from))
+        .bind(latest.clock.map(clock_str))
+        .bind(latest.gateway_ts.map(to_ms))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -35,10 +35,20 @@ pub struct Config {
     /// The MQTT uplink.
     #[serde(default)]
     pub mqtt: MqttConfig,
-    /// Most readings in one telemetry message; a larger poll cycle is split
-    /// into several messages (each with its own sequence number).
+    /// Most readings in one telemetry message; buffered readings are
+    /// batched into messages of up to this many (each with its own sequence
+    /// number).
     #[serde(default = "default_max_readings_per_message")]
     pub max_readings_per_message: usize,
+    /// The on-disk buffer.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    /// Report-by-exception.
+    #[serde(default)]
+    pub report: ReportConfig,
+    /// When the wall clock is trusted.
+    #[serde(default)]
+    pub clock: ClockConfig,
     /// Communication lines: an RS-485 port, a Modbus TCP endpoint or a
     /// serial device server. Each line has one request outstanding at a time.
     #[serde(default)]
@@ -66,6 +76,89 @@ mod sensors;
 pub use modbus::*;
 pub use profiles::{ChannelConfig, Profile, Profiles};
 pub use sensors::{SensorDevice, SensorPoint, SensorsConfig};
+
+/// The on-disk buffer (`outbox.db` in `data_dir`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Bytes of database pages the buffer may use. Beyond it the oldest
+    /// routine readings are thinned, then dropped (counted); events never.
+    #[serde(default = "default_outbox_max_bytes")]
+    pub max_bytes: u64,
+    /// Thinning keeps one reading per point (and quality) per this many
+    /// seconds.
+    #[serde(default = "default_thin_interval_secs")]
+    pub thin_interval_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_outbox_max_bytes(),
+            thin_interval_secs: default_thin_interval_secs(),
+        }
+    }
+}
+
+fn default_outbox_max_bytes() -> u64 {
+    512 * 1024 * 1024
+}
+fn default_thin_interval_secs() -> u64 {
+    300
+}
+
+/// Report-by-exception: an analogue reading is sent when it moved more than
+/// its point's `deadband` since the last one sent, when its quality
+/// changed, or when `max_interval_secs` passed (a heartbeat, so a steady
+/// value is never mistaken for a dead one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Longest time between two readings of a point sent, seconds; 0 sends
+    /// every reading of every poll.
+    #[serde(default = "default_report_max_interval_secs")]
+    pub max_interval_secs: u64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self {
+            max_interval_secs: default_report_max_interval_secs(),
+        }
+    }
+}
+
+fn default_report_max_interval_secs() -> u64 {
+    300
+}
+
+/// When the wall clock can be trusted: after it passes the build time and,
+/// with `require_sync`, once the kernel reports time synchronisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Also wait for the kernel to report the clock synchronised (NTP,
+    /// chrony, systemd-timesyncd).
+    #[serde(default)]
+    pub require_sync: bool,
+    /// A difference between wall-clock and boot-clock progress beyond this
+    /// between two polls is a clock jump, milliseconds.
+    #[serde(default = "default_jump_tolerance_ms")]
+    pub jump_tolerance_ms: u64,
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        Self {
+            require_sync: false,
+            jump_tolerance_ms: default_jump_tolerance_ms(),
+        }
+    }
+}
+
+fn default_jump_tolerance_ms() -> u64 {
+    2_000
+}
 
 /// MQTT broker connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +193,16 @@ pub struct MqttConfig {
     /// away (the wait doubles from `reconnect_delay_ms`), milliseconds.
     #[serde(default = "default_reconnect_max_delay_ms")]
     pub reconnect_max_delay_ms: u64,
+    /// zlib-compress telemetry (a few bytes per reading on a metered link).
+    #[serde(default = "default_true")]
+    pub compress: bool,
+    /// Hold live telemetry up to this long to send several polls in one
+    /// message, milliseconds; events never wait. 0 sends each poll at once.
+    #[serde(default = "default_batch_delay_ms")]
+    pub batch_delay_ms: u64,
+    /// Seconds between two health reports on the retained status topic.
+    #[serde(default = "default_health_interval_secs")]
+    pub health_interval_secs: u64,
 }
 
 impl Default for MqttConfig {
@@ -114,8 +217,21 @@ impl Default for MqttConfig {
             max_packet_bytes: default_max_packet_bytes(),
             reconnect_delay_ms: default_reconnect_delay_ms(),
             reconnect_max_delay_ms: default_reconnect_max_delay_ms(),
+            compress: true,
+            batch_delay_ms: default_batch_delay_ms(),
+            health_interval_secs: default_health_interval_secs(),
         }
     }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_batch_delay_ms() -> u64 {
+    5_000
+}
+fn default_health_interval_secs() -> u64 {
+    60
 }
 
 fn default_data_dir() -> PathBuf {
@@ -140,7 +256,7 @@ fn default_max_packet_bytes() -> usize {
     256 * 1024
 }
 fn default_max_readings_per_message() -> usize {
-    200
+    500
 }
 fn default_reconnect_delay_ms() -> u64 {
     1_000
@@ -158,6 +274,9 @@ impl Config {
             poll_interval_ms: default_poll_interval_ms(),
             mqtt: MqttConfig::default(),
             max_readings_per_message: default_max_readings_per_message(),
+            outbox: OutboxConfig::default(),
+            report: ReportConfig::default(),
+            clock: ClockConfig::default(),
             lines: Vec::new(),
             devices: Vec::new(),
             metrics_listen: None,
@@ -252,6 +371,15 @@ impl Config {
         }
         if self.mqtt.max_inflight < 2 {
             return invalid("key `mqtt.max_inflight`: must be at least 2".into());
+        }
+        if self.outbox.max_bytes < 64 * 1024 {
+            return invalid("key `outbox.max_bytes`: must be at least 65536".into());
+        }
+        if self.outbox.thin_interval_secs == 0 {
+            return invalid("key `outbox.thin_interval_secs`: must be at least 1".into());
+        }
+        if self.mqtt.health_interval_secs == 0 {
+            return invalid("key `mqtt.health_interval_secs`: must be at least 1".into());
         }
         let mut lines = HashSet::new();
         for (i, line) in self.lines.iter().enumerate() {

@@ -215,6 +215,12 @@ pub struct PointConfig {
     /// is a `sensor_fault`.
     #[serde(default)]
     pub range: Option<[f64; 2]>,
+    /// Report-by-exception: a new value is sent only when it differs from
+    /// the last one sent by more than this (engineering units), or when its
+    /// quality changes, or at the heartbeat (`report.max_interval_secs`).
+    /// 0 (the default) sends every change.
+    #[serde(default)]
+    pub deadband: f64,
     /// A value unchanged for this many seconds is `stale` (a frozen
     /// transmitter looks live otherwise). Leave unset for states that rarely change.
     #[serde(default)]
@@ -288,6 +294,7 @@ impl PointConfig {
             offset: 0.0,
             current_loop: None,
             range: None,
+            deadband: 0.0,
             frozen_after_secs: None,
             unit: None,
             event: false,

@@ -71,6 +71,9 @@ pub struct ChannelConfig {
     /// Stale after this many seconds without change.
     #[serde(default)]
     pub frozen_after_secs: Option<u64>,
+    /// Overrides the point's `deadband`.
+    #[serde(default)]
+    pub deadband: Option<f64>,
     /// Send changes on the event stream.
     #[serde(default)]
     pub event: Option<bool>,
@@ -177,6 +180,7 @@ fn apply(mut point: PointConfig, site: ChannelConfig) -> PointConfig {
     point.current_loop = site.current_loop.or(point.current_loop);
     point.range = site.range.or(point.range);
     point.frozen_after_secs = site.frozen_after_secs.or(point.frozen_after_secs);
+    point.deadband = site.deadband.unwrap_or(point.deadband);
     point.event = site.event.unwrap_or(point.event);
     point
 }

@@ -318,6 +318,7 @@ fn decoded(state: &mut DeviceState, data: &[(ReadBlock, BlockData)]) -> Vec<Poll
                 unit: point.unit.clone(),
                 quality,
                 exception: None,
+                clock: None,
             };
             Polled {
                 reading,
@@ -344,6 +345,7 @@ fn failed(device: &DeviceConfig, error: &PollError) -> Vec<Polled> {
                 unit: point.unit.clone(),
                 quality,
                 exception,
+                clock: None,
             },
             raw: None,
         })
