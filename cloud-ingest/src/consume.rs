@@ -118,7 +118,12 @@ pub async fn run_consumer(
         options.set_credentials(user, pass);
     }
     let (client, eventloop) = AsyncClient::new(options, 256);
-    let (tx, mut rx) = mpsc::channel::<Publish>(256);
+    // Unbounded, so the driver never stops polling the connection while
+    // this task waits to hand it an acknowledgement: a bounded channel here
+    // and the client's bounded request queue deadlock under load. What waits
+    // in it is bounded by the broker's in-flight window for this client
+    // (messages are acknowledged only after their commit).
+    let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
 
     let driver = tokio::spawn(drive(
         app.clone(),
@@ -141,6 +146,8 @@ pub async fn run_consumer(
             tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
         }
     }
+    // The driver may be waiting to hand over a publish: let it go.
+    drop(rx);
     let _ = driver.await;
     consumer
         .connected(&app.metrics)
@@ -156,7 +163,7 @@ async fn drive(
     consumer: Consumer,
     client: AsyncClient,
     mut eventloop: EventLoop,
-    tx: mpsc::Sender<Publish>,
+    tx: mpsc::UnboundedSender<Publish>,
     broker: String,
     shutdown: CancellationToken,
 ) {
@@ -200,7 +207,7 @@ async fn drive(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                if tx.send(publish).await.is_err() {
+                if tx.send(publish).is_err() {
                     return;
                 }
             }

@@ -260,7 +260,17 @@ impl RtuRig {
 pub struct Link {
     pub port: u16,
     state: std::sync::Arc<std::sync::Mutex<LinkState>>,
+    counts: std::sync::Arc<LinkCounts>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Bytes that crossed the link (MQTT and above; not TCP/IP headers),
+/// added when a connection closes.
+#[derive(Default)]
+pub struct LinkCounts {
+    pub open: std::sync::atomic::AtomicU64,
+    pub bytes_up: std::sync::atomic::AtomicU64,
+    pub bytes_down: std::sync::atomic::AtomicU64,
 }
 
 struct LinkState {
@@ -277,6 +287,8 @@ impl Link {
             connections: tokio_util::sync::CancellationToken::new(),
         }));
         let shared = state.clone();
+        let counts = std::sync::Arc::new(LinkCounts::default());
+        let counting = counts.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let cancel = {
@@ -286,18 +298,32 @@ impl Link {
                     }
                     state.connections.clone()
                 };
+                let counts = counting.clone();
                 tokio::spawn(async move {
+                    use std::sync::atomic::Ordering::SeqCst;
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
+                    counts.open.fetch_add(1, SeqCst);
                     tokio::select! {
                         () = cancel.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        copied = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {
+                            if let Ok((up, down)) = copied {
+                                counts.bytes_up.fetch_add(up, SeqCst);
+                                counts.bytes_down.fetch_add(down, SeqCst);
+                            }
+                        }
                     }
+                    counts.open.fetch_sub(1, SeqCst);
                 });
             }
         });
-        Ok(Self { port, state, task })
+        Ok(Self {
+            port,
+            state,
+            counts,
+            task,
+        })
     }
 
     /// Drops every connection through the link and refuses new ones.
@@ -310,6 +336,11 @@ impl Link {
 
     pub fn restore(&self) {
         self.state.lock().unwrap().up = true;
+    }
+
+    /// What crossed the link on connections that have closed.
+    pub fn counts(&self) -> &LinkCounts {
+        &self.counts
     }
 }
 

@@ -107,6 +107,11 @@ pub fn from_ms(ms: i64) -> OffsetDateTime {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Writers take turns here, first come first served. SQLite's own busy
+    /// handler retries with sleeps, so a writer can lose the race to a
+    /// stream of back-to-back telemetry commits for seconds; an alarm must
+    /// wait for one commit at most.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -124,7 +129,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Default::default(),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -142,6 +150,7 @@ impl Store {
     ) -> Result<Outcome, StoreError> {
         let now_ms = to_ms(now);
         let gateway = message.gateway();
+        let _turn = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let numbered = match message {
             Message::Telemetry(m) => Some((Stream::Telemetry, m.epoch, m.seq)),
@@ -309,6 +318,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let reasons = serde_json::to_string(&verdict.reasons)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let _turn = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO building_state (building_id, status, reasons, updated_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (building_id) DO UPDATE SET status = excluded.status,

@@ -128,8 +128,11 @@ impl Default for ReportConfig {
     }
 }
 
+/// A minute: Riser's promise is a check every minute, and cloud-ingest
+/// calls a point `unknown` after `rules.point_stale_after_secs` (300)
+/// without one.
 fn default_report_max_interval_secs() -> u64 {
-    300
+    60
 }
 
 /// When the wall clock can be trusted: after it passes the build time and,

@@ -3,6 +3,12 @@
 //! ```text
 //! riser-bench coalescing            requests per poll cycle ÷ theoretical minimum
 //! riser-bench rtu [--cycles N]      RTU poll-cycle time ÷ wire minimum at 9600 baud (pty + device-sim wire pacing)
+//! riser-bench outbox-write [--readings N] [--writers W] [--per-write K]
+//!                                   durable (synchronous=FULL) writes into the outbox, readings/s, group commit
+//! riser-bench outbox-drain [--readings N] [--port P]
+//!                                   a backlog drained to Mosquitto at P (default 1883): readings/s, bytes per reading on the wire
+//! riser-bench alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P]
+//!                                   fire alarm at a simulated panel → stored by cloud-ingest, while N readings drain
 //! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
 //!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
 //!                                   --external-sim polls a `riser-sim serve` already running on the points' ports
@@ -39,10 +45,46 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+mod store_forward;
+
+fn num<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(match arg(args, name) {
+        Some(v) => v.parse().with_context(|| format!("{name} {v}"))?,
+        None => default,
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("outbox-write") => {
+            store_forward::write(
+                num(&args, "--readings", 1_000_000)?,
+                num(&args, "--writers", 8)?,
+                num(&args, "--per-write", 100)?,
+            )
+            .await
+        }
+        Some("outbox-drain") => {
+            store_forward::drain(
+                num(&args, "--readings", 1_000_000)?,
+                num(&args, "--port", 1883)?,
+            )
+            .await
+        }
+        Some("alarm-latency") => {
+            store_forward::alarm_latency(
+                num(&args, "--backlog", 1_000_000)?,
+                num(&args, "--alarms", 40)?,
+                num(&args, "--poll-ms", 1000)?,
+                num(&args, "--port", 1883)?,
+            )
+            .await
+        }
         Some("coalescing") => coalescing().await,
         Some("rtu") => rtu(arg(&args, "--cycles").map_or(Ok(20), |c| c.parse())?).await,
         Some("footprint") => {
@@ -53,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
             footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
-            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S]"
+            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P]"
         ),
     }
 }
