@@ -254,7 +254,7 @@ pub async fn run(
 /// Writes the events (emptying `events` once they are on disk) and the
 /// readings; events and readings are written side by side so they share a
 /// commit.
-async fn record(
+pub(crate) async fn record(
     outbox: &Outbox,
     events: &mut Vec<Event>,
     readings: Vec<Reading>,

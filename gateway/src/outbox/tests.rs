@@ -366,3 +366,50 @@ async fn a_dead_letter_leaves_the_queue_but_stays_on_disk() {
     assert_eq!(kept, (1, "too large".to_owned()));
     assert_eq!(outbox.dead_letters().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_full_disk_fails_writes_without_losing_what_is_stored_and_recovers() {
+    let (_dir, outbox) = outbox_with(options()).await;
+    outbox
+        .append_readings(vec![reading("t.level", T0, 1.0)], None)
+        .await
+        .unwrap();
+    outbox.append_events(vec![event("a.b", 1.0)]).await.unwrap();
+    // The file may not grow: what SQLite sees on a full disk.
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&outbox.pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA max_page_count = {pages}"
+    )))
+    .execute(&outbox.pool)
+    .await
+    .unwrap();
+    let big: Vec<_> = (0..20_000)
+        .map(|i| reading(&format!("p.{i}"), T0 + i, i as f64))
+        .collect();
+    let mut events = vec![event("panel.fire_alarm", 1.0)];
+    let error = crate::acquire::record(&outbox, &mut events, big.clone(), None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("full"), "{error}");
+    let (health, _) = outbox.health(T0).await.unwrap();
+    assert_eq!(
+        (health.readings, health.events),
+        (1, 1),
+        "stored data intact"
+    );
+
+    // Space again: the same cycle's events go with the next write.
+    sqlx::query("PRAGMA max_page_count = 1073741823")
+        .execute(&outbox.pool)
+        .await
+        .unwrap();
+    crate::acquire::record(&outbox, &mut events, big, None)
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "the kept events were written");
+    let (health, _) = outbox.health(T0).await.unwrap();
+    assert_eq!((health.readings, health.events), (20_001, 2));
+}
