@@ -20,9 +20,13 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Directory for the SQLite database (`ingest.db`).
+    /// Directory for the SQLite database (`ingest.db`) and other local state.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The database: `postgres://user:password@host/db` for PostgreSQL, or
+    /// `sqlite://path?mode=rwc`; unset: SQLite at `{data_dir}/ingest.db`.
+    #[serde(default)]
+    pub database_url: Option<String>,
     /// Building registry: a `.toml` file of `[[building]]` tables or a `.csv`
     /// file shaped like `data/buildings-liangping.csv`.
     pub registry: PathBuf,
@@ -32,6 +36,10 @@ pub struct Config {
     pub mqtt: MqttConfig,
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Telemetry to InfluxDB 2 as well, through a durable local backlog;
+    /// absent: none.
+    #[serde(default)]
+    pub influx: Option<crate::influx::InfluxConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +163,18 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "key `mqtt.broker`: `{broker}` is not host:port"
             )));
+        }
+        if let Some(url) = &config.database_url
+            && crate::store::Backend::of(url).is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "key `database_url`: must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        if let Some(influx) = &config.influx {
+            influx
+                .validate()
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         Ok(config)
     }

@@ -135,15 +135,25 @@ pub async fn run_consumer(
         shutdown.clone(),
     ));
 
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        let publish = tokio::select! {
+        let first = tokio::select! {
             () = shutdown.cancelled() => break,
             publish = rx.recv() => match publish { Some(p) => p, None => break },
         };
-        if handle(&app, &publish).await
-            && let Err(error) = client.ack(&publish).await
-        {
-            tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
+        // Whatever else has arrived meanwhile goes in the same commit.
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let acks = handle_batch(&app, &batch).await;
+        for (publish, ack) in batch.drain(..).zip(acks) {
+            if ack && let Err(error) = client.ack(&publish).await {
+                tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
+            }
         }
     }
     // The driver may be waiting to hand over a publish: let it go.
@@ -242,54 +252,93 @@ fn reject_reason(error: &ContractError) -> &'static str {
     }
 }
 
+/// Most messages stored in one transaction.
+pub const MAX_BATCH: usize = 128;
+
 /// Stores one message; `true` when it may be acknowledged (stored, duplicate
 /// or refused as invalid), `false` when the store failed and the broker
 /// should deliver it again.
 pub async fn handle(app: &App, publish: &Publish) -> bool {
-    let message = match riser_contract::decode(&publish.topic, &publish.payload) {
-        Ok(m) => m,
+    handle_batch(app, std::slice::from_ref(publish)).await[0]
+}
+
+/// Stores messages in one transaction and judges each gateway they came
+/// from once; per message whether it may be acknowledged (as [`handle`]).
+pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
+    let mut ack = vec![true; publishes.len()];
+    let mut valid = Vec::with_capacity(publishes.len());
+    let mut at = Vec::with_capacity(publishes.len());
+    for (i, publish) in publishes.iter().enumerate() {
+        match riser_contract::decode(&publish.topic, &publish.payload) {
+            Ok(m) => {
+                valid.push(m);
+                at.push(i);
+            }
+            Err(error) => {
+                app.metrics.reject(reject_reason(&error));
+                tracing::warn!(topic = %publish.topic, error = %error, bytes = publish.payload.len(), "message refused");
+            }
+        }
+    }
+    if valid.is_empty() {
+        return ack;
+    }
+    let now = OffsetDateTime::now_utc();
+    let outcomes = match app.store.ingest_batch(&valid, now).await {
+        Ok(outcomes) => outcomes,
         Err(error) => {
-            app.metrics.reject(reject_reason(&error));
-            tracing::warn!(topic = %publish.topic, error = %error, bytes = publish.payload.len(), "message refused");
-            return true;
+            app.metrics
+                .store_errors
+                .fetch_add(valid.len() as u64, Ordering::Relaxed);
+            tracing::error!(messages = valid.len(), error = %error, "cannot store messages; not acknowledged");
+            for i in at {
+                ack[i] = false;
+            }
+            return ack;
         }
     };
-    let now = OffsetDateTime::now_utc();
-    match app.store.ingest(&message, now).await {
-        Ok(Outcome::Duplicate) => {
+    let mut judged: Vec<&str> = Vec::new();
+    for (message, outcome) in valid.iter().zip(outcomes) {
+        if outcome == Outcome::Duplicate {
             app.metrics
                 .messages_duplicate
                 .fetch_add(1, Ordering::Relaxed);
-            true
+            continue;
         }
-        Ok(Outcome::Stored) => {
-            app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
-            let replay = match &message {
-                Message::Telemetry(t) => {
-                    app.metrics
-                        .readings_stored
-                        .fetch_add(t.readings.len() as u64, Ordering::Relaxed);
-                    t.replay
-                }
-                Message::Events(e) => e.replay,
-                Message::Status(_) => false,
-            };
-            if replay {
+        app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
+        let replay = match message {
+            Message::Telemetry(t) => {
                 app.metrics
-                    .messages_replayed
-                    .fetch_add(1, Ordering::Relaxed);
+                    .readings_stored
+                    .fetch_add(t.readings.len() as u64, Ordering::Relaxed);
+                // Stored already: a failure here costs InfluxDB this
+                // message, not the database; it is logged and counted.
+                if let Some(sink) = &app.influx
+                    && let Err(error) = sink.enqueue_telemetry(t).await
+                {
+                    app.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(gateway_id = %t.gateway, seq = t.seq, error = %error, "cannot queue telemetry for InfluxDB");
+                }
+                t.replay
             }
-            if let Err(error) = judge(app, Some(message.gateway()), now).await {
-                tracing::error!(gateway_id = %message.gateway(), error = %error, "cannot judge buildings");
-            }
-            true
+            Message::Events(e) => e.replay,
+            Message::Status(_) => false,
+        };
+        if replay {
+            app.metrics
+                .messages_replayed
+                .fetch_add(1, Ordering::Relaxed);
         }
-        Err(error) => {
-            app.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(gateway_id = %message.gateway(), error = %error, "cannot store message; not acknowledged");
-            false
+        if !judged.contains(&message.gateway()) {
+            judged.push(message.gateway());
         }
     }
+    for gateway in judged {
+        if let Err(error) = judge(app, Some(gateway), now).await {
+            tracing::error!(gateway_id = %gateway, error = %error, "cannot judge buildings");
+        }
+    }
+    ack
 }
 
 #[cfg(test)]

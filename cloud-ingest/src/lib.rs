@@ -10,6 +10,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod consume;
+pub mod influx;
 pub mod metrics;
 pub mod registry;
 pub mod rules;
@@ -48,12 +49,16 @@ pub enum IngestError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Influx(#[from] influx::InfluxError),
 }
 
 /// Shared state of the running service.
 pub struct App {
     pub registry: Registry,
     pub store: Store,
+    /// The InfluxDB sink, when configured.
+    pub influx: Option<influx::Sink>,
     pub metrics: Metrics,
     pub rules: rules::Settings,
     /// One judge at a time: the two consumers and the periodic judge would
@@ -104,10 +109,11 @@ B1,<script>alert(1)</script>,梁平区,梁山街道,西平社区,residential,no,
 B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
 ";
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("ingest.db")).await.unwrap();
+    let store = store::test_store(dir.path()).await;
     let app = Arc::new(App {
         registry: Registry::new(registry::parse_csv(CSV).unwrap()).unwrap(),
         store,
+        influx: None,
         metrics: Metrics::default(),
         rules: rules::Settings {
             point_stale_after: time::Duration::minutes(5),
@@ -140,10 +146,18 @@ impl Ingest {
             path: config.data_dir.clone(),
             source,
         })?;
-        let store = Store::open(&config.data_dir.join("ingest.db")).await?;
+        let store = match &config.database_url {
+            Some(url) => Store::connect(url).await?,
+            None => Store::open(&config.data_dir.join("ingest.db")).await?,
+        };
+        let influx = match config.influx.clone() {
+            Some(influx) => Some(influx::Sink::open(influx, &config.data_dir).await?),
+            None => None,
+        };
         let app = Arc::new(App {
             registry,
             store,
+            influx: influx.clone(),
             metrics: Metrics::default(),
             rules: rules::Settings {
                 point_stale_after: time::Duration::seconds(
@@ -186,6 +200,9 @@ impl Ingest {
             connection,
             shutdown.clone(),
         ))];
+        if let Some(sink) = influx {
+            tasks.push(tokio::spawn(sink.run(shutdown.clone())));
+        }
 
         let periodic = app.clone();
         let every = Duration::from_secs(config.rules.evaluate_every_secs);

@@ -241,10 +241,11 @@ async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiEr
         (s.as_str(), stored)
     })
     .collect();
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&statuses, &sequences),
-    ))
+    let mut text = app.metrics.render(&statuses, &sequences);
+    if let Some(sink) = &app.influx {
+        sink.stats().render(&mut text);
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
 async fn dashboard() -> Html<&'static str> {

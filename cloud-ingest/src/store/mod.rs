@@ -1,19 +1,22 @@
-//! Storage through sqlx on SQLite (WAL): deduplicated messages, sequence
-//! gaps, reading history, the latest value of every point, gateway status and
-//! health, and verdicts.
+//! Storage through sqlx on SQLite (WAL, the default) or PostgreSQL, chosen
+//! by the database URL (`sqlite://…` or `postgres://…`) and driven through
+//! sqlx's Any driver with one dialect of SQL both accept: deduplicated
+//! messages, sequence gaps, reading history, the latest value of every
+//! point, gateway status and health, and verdicts. Migrations per back end
+//! live in `migrations/sqlite/` and `migrations/postgres/`.
 
 mod placement;
 
 pub use placement::{FUTURE_TOLERANCE, Placed, ToLatest, place};
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use riser_contract::{ClockFlag, Message, Quality, Stream};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Executor, Row};
 use time::OffsetDateTime;
 
 use crate::rules::{PointValue, Reason, Status, Verdict};
@@ -27,6 +30,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+    #[error("database URL must start with sqlite:// or postgres://, not `{0}`")]
+    Url(String),
 }
 
 /// Whether a message was new.
@@ -104,9 +109,32 @@ pub fn from_ms(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     /// Writers take turns here, first come first served. SQLite's own busy
     /// handler retries with sleeps, so a writer can lose the race to a
     /// stream of back-to-back telemetry commits for seconds; an alarm must
@@ -115,24 +143,50 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database file and migrates it.
+    /// Opens (or creates) the SQLite database file and migrates it.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // A message is acknowledged to the broker only after its commit;
-            // FULL makes that commit survive power loss.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url` (`sqlite://path?mode=rwc` or
+    /// `postgres://user@host/db`) and migrates the schema.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)
+            .ok_or_else(|| StoreError::Url(url.split('@').next_back().unwrap_or("").into()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // A message is acknowledged to the broker only after
+                        // its commit; FULL makes that commit survive power loss.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
         Ok(Self {
             pool,
+            backend,
             writer: Default::default(),
         })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -148,134 +202,182 @@ impl Store {
         message: &Message,
         now: OffsetDateTime,
     ) -> Result<Outcome, StoreError> {
+        Ok(self
+            .ingest_batch(std::slice::from_ref(message), now)
+            .await?[0])
+    }
+
+    /// Stores validated messages in one transaction (one commit, one fsync
+    /// on SQLite), with one outcome per message in order. Readings go in
+    /// multi-row inserts; each point's latest value is written once.
+    pub async fn ingest_batch(
+        &self,
+        messages: &[Message],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let now_ms = to_ms(now);
-        let gateway = message.gateway();
         let _turn = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        let numbered = match message {
-            Message::Telemetry(m) => Some((Stream::Telemetry, m.epoch, m.seq)),
-            Message::Events(m) => Some((Stream::Events, m.epoch, m.seq)),
-            Message::Status(_) => None,
-        };
-        if let Some((stream, epoch, seq)) = numbered
-            && !mark_received(&mut tx, gateway, stream, epoch, seq, now_ms).await?
-        {
-            return Ok(Outcome::Duplicate);
-        }
-        match message {
-            Message::Telemetry(m) => {
-                for r in &m.readings {
-                    let placed = place(r.ts, r.clock, m.replay, now);
-                    sqlx::query(
-                        "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception,
-                           seq, epoch, replay, clock, gateway_ts_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    )
-                    .bind(gateway)
-                    .bind(&r.point)
-                    .bind(to_ms(placed.ts))
-                    .bind(r.value)
-                    .bind(&r.unit)
-                    .bind(r.quality.as_str())
-                    .bind(r.exception.map(i64::from))
-                    .bind(m.seq as i64)
-                    .bind(i64::from(m.epoch))
-                    .bind(m.replay)
-                    .bind(r.clock.map(clock_str))
-                    .bind(placed.gateway_ts.map(to_ms))
-                    .execute(&mut *tx)
-                    .await?;
-                    let latest = Latest {
-                        point: r.point.clone(),
-                        value: PointValue {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut rows: Vec<ReadingRow> = Vec::new();
+        let mut latest: HashMap<(&str, &str), (Latest, ToLatest)> = HashMap::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for message in messages {
+            let gateway = message.gateway();
+            let numbered = match message {
+                Message::Telemetry(m) => Some((Stream::Telemetry, m.epoch, m.seq)),
+                Message::Events(m) => Some((Stream::Events, m.epoch, m.seq)),
+                Message::Status(_) => None,
+            };
+            if let Some((stream, epoch, seq)) = numbered
+                && !mark_received(&mut tx, gateway, stream, epoch, seq, now_ms).await?
+            {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            outcomes.push(Outcome::Stored);
+            match message {
+                Message::Telemetry(m) => {
+                    for r in &m.readings {
+                        let placed = place(r.ts, r.clock, m.replay, now);
+                        rows.push(ReadingRow {
+                            gateway,
+                            point: &r.point,
+                            ts_ms: to_ms(placed.ts),
                             value: r.value,
-                            quality: r.quality,
-                            ts: placed.ts,
-                        },
-                        unit: r.unit.clone(),
-                        exception: r.exception,
-                        clock: r.clock,
-                        gateway_ts: placed.gateway_ts,
-                    };
-                    upsert_latest(&mut tx, gateway, &latest, placed.latest).await?;
+                            unit: r.unit.as_deref(),
+                            quality: r.quality.as_str(),
+                            exception: r.exception.map(i64::from),
+                            seq: m.seq as i64,
+                            epoch: i64::from(m.epoch),
+                            replay: i64::from(m.replay),
+                            clock: r.clock.map(clock_str),
+                            gateway_ts_ms: placed.gateway_ts.map(to_ms),
+                        });
+                        keep_latest(
+                            &mut latest,
+                            gateway,
+                            &r.point,
+                            Latest {
+                                point: r.point.clone(),
+                                value: PointValue {
+                                    value: r.value,
+                                    quality: r.quality,
+                                    ts: placed.ts,
+                                },
+                                unit: r.unit.clone(),
+                                exception: r.exception,
+                                clock: r.clock,
+                                gateway_ts: placed.gateway_ts,
+                            },
+                            placed.latest,
+                        );
+                    }
+                    seen.push(gateway);
                 }
-                touch_gateway(&mut tx, gateway, now_ms).await?;
-            }
-            Message::Events(m) => {
-                for e in &m.events {
-                    let placed = place(e.ts, e.clock, m.replay, now);
+                Message::Events(m) => {
+                    for e in &m.events {
+                        let placed = place(e.ts, e.clock, m.replay, now);
+                        sqlx::query(
+                            "INSERT INTO events (gateway, seq, kind, point, ts_ms, value, quality,
+                               epoch, replay, clock, gateway_ts_ms)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        )
+                        .bind(gateway)
+                        .bind(m.seq as i64)
+                        .bind(e.kind.as_str())
+                        .bind(&e.point)
+                        .bind(to_ms(placed.ts))
+                        .bind(e.value)
+                        .bind(e.quality.as_str())
+                        .bind(i64::from(m.epoch))
+                        .bind(i64::from(m.replay))
+                        .bind(e.clock.map(clock_str))
+                        .bind(placed.gateway_ts.map(to_ms))
+                        .execute(&mut *tx)
+                        .await?;
+                        // Alarm and fault states travel only as events: they
+                        // are the point's latest value too.
+                        keep_latest(
+                            &mut latest,
+                            gateway,
+                            &e.point,
+                            Latest {
+                                point: e.point.clone(),
+                                value: PointValue {
+                                    value: e.value,
+                                    quality: e.quality,
+                                    ts: placed.ts,
+                                },
+                                unit: None,
+                                exception: None,
+                                clock: e.clock,
+                                gateway_ts: placed.gateway_ts,
+                            },
+                            placed.latest,
+                        );
+                    }
+                    seen.push(gateway);
+                }
+                Message::Status(s) => {
+                    let health = s
+                        .health
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    // The last-will (and any status without them) keeps the
+                    // stored health and software version.
                     sqlx::query(
-                        "INSERT INTO events (gateway, seq, kind, point, ts_ms, value, quality,
-                           epoch, replay, clock, gateway_ts_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        "INSERT INTO gateways (id, online, status_ms, last_seen_ms, software, health, health_ms)
+                         VALUES ($1, $2, $3, $3, $4, $5, $6)
+                         ON CONFLICT (id) DO UPDATE SET online = excluded.online,
+                           status_ms = excluded.status_ms, last_seen_ms = excluded.last_seen_ms,
+                           software = COALESCE(excluded.software, gateways.software),
+                           health = COALESCE(excluded.health, gateways.health),
+                           health_ms = COALESCE(excluded.health_ms, gateways.health_ms)",
                     )
                     .bind(gateway)
-                    .bind(m.seq as i64)
-                    .bind(e.kind.as_str())
-                    .bind(&e.point)
-                    .bind(to_ms(placed.ts))
-                    .bind(e.value)
-                    .bind(e.quality.as_str())
-                    .bind(i64::from(m.epoch))
-                    .bind(m.replay)
-                    .bind(e.clock.map(clock_str))
-                    .bind(placed.gateway_ts.map(to_ms))
+                    .bind(i64::from(s.online))
+                    .bind(now_ms)
+                    .bind(&s.software)
+                    .bind(health.as_deref())
+                    .bind(health.is_some().then_some(now_ms))
                     .execute(&mut *tx)
                     .await?;
-                    // Alarm and fault states travel only as events: they
-                    // are the point's latest value too.
-                    let latest = Latest {
-                        point: e.point.clone(),
-                        value: PointValue {
-                            value: e.value,
-                            quality: e.quality,
-                            ts: placed.ts,
-                        },
-                        unit: None,
-                        exception: None,
-                        clock: e.clock,
-                        gateway_ts: placed.gateway_ts,
-                    };
-                    upsert_latest(&mut tx, gateway, &latest, placed.latest).await?;
                 }
-                touch_gateway(&mut tx, gateway, now_ms).await?;
             }
-            Message::Status(s) => {
-                let health = s
-                    .health
-                    .as_ref()
-                    .map(serde_json::to_string)
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                // The last-will (and any status without them) keeps the
-                // stored health and software version.
-                sqlx::query(
-                    "INSERT INTO gateways (id, online, status_ms, last_seen_ms, software, health, health_ms)
-                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END)
-                     ON CONFLICT (id) DO UPDATE SET online = excluded.online,
-                       status_ms = excluded.status_ms, last_seen_ms = excluded.last_seen_ms,
-                       software = COALESCE(excluded.software, gateways.software),
-                       health = COALESCE(excluded.health, gateways.health),
-                       health_ms = COALESCE(excluded.health_ms, gateways.health_ms)",
-                )
-                .bind(gateway)
-                .bind(s.online)
-                .bind(now_ms)
-                .bind(&s.software)
-                .bind(health)
-                .execute(&mut *tx)
-                .await?;
+        }
+        for chunk in rows.chunks(READINGS_PER_INSERT) {
+            insert_readings(&mut tx, chunk).await?;
+        }
+        let mut latest: Vec<_> = latest.into_iter().collect();
+        // A stable order, so two writers never lock rows crosswise.
+        latest.sort_by(|a, b| a.0.cmp(&b.0));
+        for rule in [ToLatest::IfNewer, ToLatest::IfAbsent] {
+            let rows: Vec<(&str, &Latest)> = latest
+                .iter()
+                .filter(|(_, (_, r))| *r == rule)
+                .map(|((gateway, _), (value, _))| (*gateway, value))
+                .collect();
+            for chunk in rows.chunks(READINGS_PER_INSERT) {
+                upsert_latest(&mut tx, chunk, rule).await?;
             }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        for gateway in seen {
+            touch_gateway(&mut tx, gateway, now_ms).await?;
         }
         tx.commit().await?;
-        Ok(Outcome::Stored)
+        Ok(outcomes)
     }
 
     /// The latest reading of every point of `gateway`.
     pub async fn latest(&self, gateway: &str) -> Result<Vec<Latest>, StoreError> {
         let rows = sqlx::query(
             "SELECT point, ts_ms, value, unit, quality, exception, clock, gateway_ts_ms
-             FROM point_latest WHERE gateway = ?1 ORDER BY point",
+             FROM point_latest WHERE gateway = $1 ORDER BY point",
         )
         .bind(gateway)
         .fetch_all(&self.pool)
@@ -300,12 +402,11 @@ impl Store {
 
     /// `Some(online)` from the gateway's last status message, `None` if it never sent one.
     pub async fn gateway_online(&self, gateway: &str) -> Result<Option<bool>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT online FROM gateways WHERE id = ?1")
-                .bind(gateway)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        let online: Option<i64> = sqlx::query_scalar("SELECT online FROM gateways WHERE id = $1")
+            .bind(gateway)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(online.map(|o| o != 0))
     }
 
     /// Saves a building's verdict; `updated_at` moves only when the status or
@@ -320,7 +421,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let _turn = self.writer.lock().await;
         sqlx::query(
-            "INSERT INTO building_state (building_id, status, reasons, updated_ms) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO building_state (building_id, status, reasons, updated_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (building_id) DO UPDATE SET status = excluded.status,
                reasons = excluded.reasons, updated_ms = excluded.updated_ms
              WHERE building_state.status <> excluded.status OR building_state.reasons <> excluded.reasons",
@@ -366,7 +467,7 @@ impl Store {
         stream: Stream,
     ) -> Result<Vec<u64>, StoreError> {
         let seqs: Vec<i64> = sqlx::query_scalar(
-            "SELECT seq FROM received WHERE gateway = ?1 AND stream = ?2 ORDER BY epoch, seq",
+            "SELECT seq FROM received WHERE gateway = $1 AND stream = $2 ORDER BY epoch, seq",
         )
         .bind(gateway)
         .bind(stream.as_str())
@@ -380,7 +481,7 @@ impl Store {
     pub async fn sequences(&self, gateway: Option<&str>) -> Result<Vec<SequenceState>, StoreError> {
         let rows = sqlx::query(
             "SELECT gateway, stream, epoch, highest, received, first_ms, last_ms FROM sequences
-             WHERE ?1 IS NULL OR gateway = ?1 ORDER BY gateway, stream, first_ms, epoch",
+             WHERE CAST($1 AS TEXT) IS NULL OR gateway = $1 ORDER BY gateway, stream, first_ms, epoch",
         )
         .bind(gateway)
         .fetch_all(&self.pool)
@@ -416,7 +517,7 @@ impl Store {
     pub async fn gateway(&self, id: &str) -> Result<Option<GatewayState>, StoreError> {
         let row = sqlx::query(
             "SELECT id, online, last_seen_ms, software, health, health_ms
-             FROM gateways WHERE id = ?1",
+             FROM gateways WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -431,7 +532,7 @@ impl Store {
         point: &str,
     ) -> Result<Vec<(OffsetDateTime, Option<f64>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ts_ms, value FROM readings WHERE gateway = ?1 AND point = ?2 ORDER BY ts_ms",
+            "SELECT ts_ms, value FROM readings WHERE gateway = $1 AND point = $2 ORDER BY ts_ms",
         )
         .bind(gateway)
         .bind(point)
@@ -448,7 +549,7 @@ impl Store {
     }
 }
 
-fn gateway_state(row: &sqlx::sqlite::SqliteRow) -> GatewayState {
+fn gateway_state(row: &sqlx::any::AnyRow) -> GatewayState {
     let id: String = row.get("id");
     let health = row.get::<Option<&str>, _>("health").and_then(|text| {
         serde_json::from_str(text)
@@ -458,7 +559,7 @@ fn gateway_state(row: &sqlx::sqlite::SqliteRow) -> GatewayState {
             .ok()
     });
     GatewayState {
-        online: row.get("online"),
+        online: row.get::<i64, _>("online") != 0,
         last_seen: from_ms(row.get("last_seen_ms")),
         software: row.get("software"),
         health,
@@ -477,7 +578,7 @@ fn parse_stream(s: &str) -> Option<Stream> {
 /// its sequence space's highest number and count, so a late message fills
 /// the gap it left.
 async fn mark_received(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     gateway: &str,
     stream: Stream,
     epoch: u32,
@@ -485,7 +586,7 @@ async fn mark_received(
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO received (gateway, stream, epoch, seq, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO received (gateway, stream, epoch, seq, received_ms) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING",
     )
     .bind(gateway)
@@ -501,9 +602,10 @@ async fn mark_received(
     }
     sqlx::query(
         "INSERT INTO sequences (gateway, stream, epoch, highest, received, first_ms, last_ms)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)
+         VALUES ($1, $2, $3, $4, 1, $5, $5)
          ON CONFLICT (gateway, stream, epoch) DO UPDATE SET
-           highest = MAX(sequences.highest, excluded.highest),
+           highest = CASE WHEN excluded.highest > sequences.highest
+                     THEN excluded.highest ELSE sequences.highest END,
            received = sequences.received + 1, last_ms = excluded.last_ms",
     )
     .bind(gateway)
@@ -517,54 +619,154 @@ async fn mark_received(
 }
 
 /// The newest value of a point wins, by its placed time, not arrival order;
-/// one of unknown time only fills an empty point.
+/// one of unknown time only fills an empty point. One statement for many
+/// points (each point at most once).
 async fn upsert_latest(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    gateway: &str,
-    latest: &Latest,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[(&str, &Latest)],
     rule: ToLatest,
 ) -> Result<(), sqlx::Error> {
-    let sql = match rule {
+    let mut sql = String::from(
+        "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
+           clock, gateway_ts_ms) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 9;
+        let _ = write!(
+            sql,
+            "{}(${},${},${},${},${},${},${},${},${})",
+            if i == 0 { "" } else { "," },
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9
+        );
+    }
+    sql.push_str(match rule {
         ToLatest::IfNewer => {
-            "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
-               clock, gateway_ts_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (gateway, point) DO UPDATE SET
+            " ON CONFLICT (gateway, point) DO UPDATE SET
                ts_ms = excluded.ts_ms, value = excluded.value,
                unit = COALESCE(excluded.unit, point_latest.unit),
                quality = excluded.quality, exception = excluded.exception,
                clock = excluded.clock, gateway_ts_ms = excluded.gateway_ts_ms
              WHERE excluded.ts_ms >= point_latest.ts_ms"
         }
-        ToLatest::IfAbsent => {
-            "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
-               clock, gateway_ts_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (gateway, point) DO NOTHING"
-        }
-    };
-    sqlx::query(sql)
-        .bind(gateway)
-        .bind(&latest.point)
-        .bind(to_ms(latest.value.ts))
-        .bind(latest.value.value)
-        .bind(&latest.unit)
-        .bind(latest.value.quality.as_str())
-        .bind(latest.exception.map(i64::from))
-        .bind(latest.clock.map(clock_str))
-        .bind(latest.gateway_ts.map(to_ms))
-        .execute(&mut **tx)
-        .await?;
+        ToLatest::IfAbsent => " ON CONFLICT (gateway, point) DO NOTHING",
+    });
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (gateway, latest) in rows {
+        query = query
+            .bind(*gateway)
+            .bind(latest.point.as_str())
+            .bind(to_ms(latest.value.ts))
+            .bind(latest.value.value)
+            .bind(latest.unit.as_deref())
+            .bind(latest.value.quality.as_str())
+            .bind(latest.exception.map(i64::from))
+            .bind(latest.clock.map(clock_str))
+            .bind(latest.gateway_ts.map(to_ms));
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
+/// Readings per multi-row INSERT: 12 parameters each, under SQLite's
+/// 32 766 and PostgreSQL's 65 535.
+const READINGS_PER_INSERT: usize = 500;
+
+struct ReadingRow<'a> {
+    gateway: &'a str,
+    point: &'a str,
+    ts_ms: i64,
+    value: Option<f64>,
+    unit: Option<&'a str>,
+    quality: &'static str,
+    exception: Option<i64>,
+    seq: i64,
+    epoch: i64,
+    replay: i64,
+    clock: Option<&'static str>,
+    gateway_ts_ms: Option<i64>,
+}
+
+async fn insert_readings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[ReadingRow<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut sql = String::from(
+        "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception,
+           seq, epoch, replay, clock, gateway_ts_ms) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 12;
+        let _ = write!(
+            sql,
+            "{}(${},${},${},${},${},${},${},${},${},${},${},${})",
+            if i == 0 { "" } else { "," },
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9,
+            b + 10,
+            b + 11,
+            b + 12
+        );
+    }
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        query = query
+            .bind(r.gateway)
+            .bind(r.point)
+            .bind(r.ts_ms)
+            .bind(r.value)
+            .bind(r.unit)
+            .bind(r.quality)
+            .bind(r.exception)
+            .bind(r.seq)
+            .bind(r.epoch)
+            .bind(r.replay)
+            .bind(r.clock)
+            .bind(r.gateway_ts_ms);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Keeps, per point, the value that `upsert_latest` would end with: the
+/// newest by placed time among those that may replace; one that may only
+/// fill an empty point is kept only if nothing else is.
+fn keep_latest<'a>(
+    latest: &mut HashMap<(&'a str, &'a str), (Latest, ToLatest)>,
+    gateway: &'a str,
+    point: &'a str,
+    value: Latest,
+    rule: ToLatest,
+) {
+    match latest.get(&(gateway, point)) {
+        Some((_, ToLatest::IfNewer)) if rule == ToLatest::IfAbsent => {}
+        Some((kept, ToLatest::IfNewer)) if kept.value.ts > value.value.ts => {}
+        _ => {
+            latest.insert((gateway, point), (value, rule));
+        }
+    }
+}
 async fn touch_gateway(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     gateway: &str,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO gateways (id, online, status_ms, last_seen_ms) VALUES (?1, 1, ?2, ?2)
+        "INSERT INTO gateways (id, online, status_ms, last_seen_ms) VALUES ($1, 1, $2, $2)
          ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
     )
     .bind(gateway)
@@ -572,6 +774,40 @@ async fn touch_gateway(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A store for one test: a fresh PostgreSQL database when
+/// `RISER_TEST_DATABASE_URL` names a server (`postgres://user@host:port`;
+/// `scripts/test` runs the suite once more that way), else SQLite in `dir`.
+#[cfg(test)]
+pub(crate) async fn test_store(dir: &Path) -> Store {
+    match std::env::var("RISER_TEST_DATABASE_URL") {
+        Ok(server) if !server.is_empty() => {
+            use sqlx::Connection;
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "riser_test_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("the test PostgreSQL server answers");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .await
+                .unwrap();
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            Store::connect(&format!("{server}/{name}")).await.unwrap()
+        }
+        _ => Store::open(&dir.join("ingest.db")).await.unwrap(),
+    }
 }
 
 #[cfg(test)]

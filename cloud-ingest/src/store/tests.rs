@@ -3,11 +3,13 @@ use riser_contract::{
     ClockFlag, Event, EventKind, Events, Health, Reading, Status as GatewayStatus, Telemetry,
     VERSION,
 };
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use std::str::FromStr;
 use time::macros::datetime;
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("ingest.db")).await.unwrap();
+    let store = test_store(dir.path()).await;
     (dir, store)
 }
 
@@ -332,7 +334,7 @@ async fn an_alarm_from_a_board_whose_clock_is_in_1970_counts_as_current() {
     assert_eq!(row.get::<i64, _>("ts_ms"), to_ms(arrival));
     assert_eq!(row.get::<i64, _>("gateway_ts_ms"), to_ms(board));
     assert_eq!(row.get::<&str, _>("clock"), "unsynced");
-    assert!(!row.get::<bool, _>("replay"));
+    assert_eq!(row.get::<i64, _>("replay"), 0);
 }
 
 #[tokio::test]
@@ -355,17 +357,14 @@ async fn a_replayed_reading_older_than_the_latest_does_not_replace_it() {
     assert_eq!((latest.value.value, latest.value.ts), (Some(2.4), now));
     assert_eq!(latest.clock, None);
 
-    let rows: Vec<(i64, f64, bool, Option<String>)> =
+    let rows: Vec<(i64, f64, i64, Option<String>)> =
         sqlx::query_as("SELECT seq, value, replay, clock FROM readings ORDER BY ts_ms")
             .fetch_all(&store.pool)
             .await
             .unwrap();
     assert_eq!(
         rows,
-        vec![
-            (3, 0.5, true, Some("restamped".to_owned())),
-            (9, 2.4, false, None)
-        ],
+        vec![(3, 0.5, 1, Some("restamped".to_owned())), (9, 2.4, 0, None)],
         "history keeps the replayed reading at its own time, flagged"
     );
 }
@@ -414,12 +413,12 @@ async fn stored_messages_become_epoch_zero_when_the_schema_is_upgraded() {
             .connect_with(options)
             .await
             .unwrap();
-        let mut first = sqlx::migrate!("./migrations");
+        let mut first = sqlx::migrate!("./migrations/sqlite");
         first.migrations = std::borrow::Cow::Owned(vec![first.migrations[0].clone()]);
         first.run(&pool).await.unwrap();
         for seq in [1, 2, 5] {
             sqlx::query(
-                "INSERT INTO received (gateway, stream, seq, received_ms) VALUES ('gw-1', 'telemetry', ?1, ?2)",
+                "INSERT INTO received (gateway, stream, seq, received_ms) VALUES ('gw-1', 'telemetry', $1, $2)",
             )
             .bind(seq)
             .bind(seq * 1000)

@@ -9,6 +9,8 @@
 //!                                   a backlog drained to Mosquitto at P (default 1883): readings/s, bytes per reading on the wire
 //! riser-bench alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P]
 //!                                   fire alarm at a simulated panel → stored by cloud-ingest, while N readings drain
+//! riser-bench ingest [--readings N] [--database postgres://…] [--port P]
+//!                                   readings/s stored by cloud-ingest with rules on (SQLite, or the given PostgreSQL database, emptied first)
 //! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
 //!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
 //!                                   --external-sim polls a `riser-sim serve` already running on the points' ports
@@ -76,6 +78,14 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some("ingest") => {
+            store_forward::ingest(
+                num(&args, "--readings", 1_000_000)?,
+                arg(&args, "--database"),
+                num(&args, "--port", 1883)?,
+            )
+            .await
+        }
         Some("alarm-latency") => {
             store_forward::alarm_latency(
                 num(&args, "--backlog", 1_000_000)?,
@@ -95,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
             footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
-            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P]"
+            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P]"
         ),
     }
 }
