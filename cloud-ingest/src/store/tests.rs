@@ -439,3 +439,23 @@ async fn stored_messages_become_epoch_zero_when_the_schema_is_upgraded() {
     store.ingest(&telemetry(3, t0, 2.0), t0).await.unwrap();
     assert_eq!(telemetry_progress(&store).await, vec![(0, 5, 4, 1)]);
 }
+
+#[tokio::test]
+async fn a_sqlite_store_commits_durably_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("ingest.db")).await.unwrap();
+    let mut conn = store.pool.acquire().await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!((mode.as_str(), sync, busy), ("wal", 2, 10_000));
+}
