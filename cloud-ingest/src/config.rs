@@ -102,6 +102,11 @@ pub struct RulesConfig {
     /// Every building is re-judged this often (seconds), so silence is noticed.
     #[serde(default = "default_evaluate_every_secs")]
     pub evaluate_every_secs: u64,
+    /// How long each condition must last before it counts and stay clear
+    /// before it clears, and the rules' other numbers (`[rules.tuning]`;
+    /// every key has a default, see `rules::Tuning`).
+    #[serde(default)]
+    pub tuning: crate::rules::Tuning,
 }
 
 impl Default for RulesConfig {
@@ -109,6 +114,7 @@ impl Default for RulesConfig {
         Self {
             point_stale_after_secs: default_point_stale_after_secs(),
             evaluate_every_secs: default_evaluate_every_secs(),
+            tuning: crate::rules::Tuning::default(),
         }
     }
 }

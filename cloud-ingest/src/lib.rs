@@ -62,8 +62,11 @@ pub struct App {
     pub metrics: Metrics,
     pub rules: rules::Settings,
     /// One judge at a time: the two consumers and the periodic judge would
-    /// otherwise save a verdict read before another's newer one.
-    judging: tokio::sync::Mutex<()>,
+    /// otherwise save a verdict read before another's newer one. The lock
+    /// holds what the rules remember of each building between evaluations
+    /// (in memory only: a restart makes conditions wait out their duration
+    /// again).
+    judging: tokio::sync::Mutex<HashMap<String, rules::RuleState>>,
 }
 
 /// Re-judges the buildings of `gateway` (all buildings if `None`) and saves
@@ -73,7 +76,7 @@ pub async fn judge(
     gateway: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let _one_at_a_time = app.judging.lock().await;
+    let mut states = app.judging.lock().await;
     let buildings: Vec<_> = match gateway {
         Some(g) => app.registry.by_gateway(g).collect(),
         None => app.registry.buildings().iter().collect(),
@@ -94,7 +97,8 @@ pub async fn judge(
             cache.insert(gw, (points, online));
         }
         let (points, online) = &cache[gw];
-        let verdict = rules::evaluate(building, points, *online, now, &app.rules);
+        let state = states.entry(building.id.clone()).or_default();
+        let verdict = rules::evaluate(building, points, *online, now, &app.rules, state);
         app.store.save_verdict(&building.id, &verdict, now).await?;
     }
     Ok(())
@@ -115,8 +119,10 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
         store,
         influx: None,
         metrics: Metrics::default(),
+        // Conditions count at once: these tests judge single readings.
         rules: rules::Settings {
             point_stale_after: time::Duration::minutes(5),
+            tuning: rules::Tuning::immediate(),
         },
         judging: Default::default(),
     });
@@ -163,6 +169,7 @@ impl Ingest {
                 point_stale_after: time::Duration::seconds(
                     config.rules.point_stale_after_secs as i64,
                 ),
+                tuning: config.rules.tuning.clone(),
             },
             judging: Default::default(),
         });

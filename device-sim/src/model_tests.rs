@@ -10,8 +10,16 @@ fn spec(jockey_pump: bool) -> BuildingSpec {
     }
 }
 
+/// Ten times the default leak, so a jockey cycle takes 100 s, not 1 000.
+fn options() -> SimOptions {
+    SimOptions {
+        leak_mpa_per_s: 0.0005,
+        ..SimOptions::default()
+    }
+}
+
 fn model(jockey_pump: bool) -> BuildingModel {
-    BuildingModel::new(spec(jockey_pump), &SimOptions::default())
+    BuildingModel::new(spec(jockey_pump), &options())
 }
 
 fn run(model: &mut BuildingModel, seconds: u32) {

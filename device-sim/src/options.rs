@@ -40,7 +40,9 @@ impl Default for SimOptions {
             refill_rate_m_per_s: 0.05,
             jockey_start_mpa: 0.20,
             jockey_stop_mpa: 0.25,
-            leak_mpa_per_s: 0.0005,
+            // A tight system: the jockey pump restores 0.05 MPa about every
+            // 17 minutes (a few starts an hour; more is a leak symptom).
+            leak_mpa_per_s: 0.00005,
             jockey_rise_mpa_per_s: 0.01,
             residual_mpa: 0.02,
             tick: Duration::from_millis(100),

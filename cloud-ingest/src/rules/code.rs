@@ -1,14 +1,57 @@
-//! The fire-code numbers (see `FIRE_CODES.md` in the design notes; all
-//! marked [secondary] there: taken from exam notes and vendor pages quoting
-//! the standard). Building classes per GB 50016, tank volumes per
-//! GB 50974-2014 5.2.1, static pressures per 5.2.2.
+//! The fire-code numbers and the clauses the rules cite (see `FIRE_CODES.md`
+//! in the design notes). How sure each one is, as that file grades it:
+//! building classes per GB 50016, tank volumes per GB 50974-2014 5.2.1,
+//! static pressures per 5.2.2 and hydrant outlet pressures per 7.4.12 are
+//! [secondary] (exam notes and vendor pages quoting the standard; 7.4.12's
+//! number recalled). The others are not in `FIRE_CODES.md` yet and are
+//! marked where they are defined; every number that is not [text] is also a
+//! configurable default in [`super::Tuning`] or the building record.
 
 use serde::{Deserialize, Serialize};
 
 use crate::registry::Use;
 
+/// Rooftop tank effective volume. [secondary]
 pub const CLAUSE_TANK_VOLUME: &str = "GB 50974-2014 5.2.1";
+/// Static pressure at the most unfavourable point, hydrant and sprinkler
+/// systems. [secondary]
 pub const CLAUSE_STATIC_PRESSURE: &str = "GB 50974-2014 5.2.2";
+/// Fire pool effective volume: computed from the design fire flows and
+/// durations, so the building record carries the required volume.
+/// [recalled: clause number not confirmed]
+pub const CLAUSE_FIRE_POOL_VOLUME: &str = "GB 50974-2014 4.3.2";
+/// Indoor hydrant outlet dynamic pressure. [secondary; number recalled]
+pub const CLAUSE_HYDRANT_PRESSURE: &str = "GB 50974-2014 7.4.12";
+/// The pump control cabinet keeps the fire pumps in auto start.
+/// [secondary: 11.0.1 item 1, a mandatory clause, quoted by vendors]
+pub const CLAUSE_PUMP_AUTO: &str = "GB 50974-2014 11.0.1";
+/// Jockey pump starts at most 15 times an hour (sizing of the pressure
+/// tank). [secondary: 5.3.4 quoted by exam notes]
+pub const CLAUSE_JOCKEY_STARTS: &str = "GB 50974-2014 5.3.4";
+/// The fire alarm system has mains and a backup battery. [secondary:
+/// 10.1.1, a mandatory clause]
+pub const CLAUSE_ALARM_POWER: &str = "GB 50116-2013 10.1.1";
+/// Units keep fire facilities intact and effective (完好有效): a tripped
+/// pump or a panel in fault. [recalled]
+pub const CLAUSE_FACILITIES_INTACT: &str = "消防法 第十六条";
+/// Nobody may switch off (停用) fire facilities: a disabled (屏蔽) panel.
+/// [recalled]
+pub const CLAUSE_NO_DISABLING: &str = "消防法 第二十八条";
+/// Fire alarms go to the monitoring centre first, within 10 s. [text]
+pub const CLAUSE_FIRE_ALARM: &str = "GB 26875.1-2011 4.1.2.1";
+
+/// Minimum static pressure of an automatic sprinkler system, MPa (5.2.2).
+pub const SPRINKLER_MIN_MPA: f64 = 0.10;
+
+/// Indoor hydrant outlet dynamic pressure must not exceed this, MPa (7.4.12).
+pub const HYDRANT_MAX_MPA: f64 = 0.50;
+
+/// Above this outlet pressure a pressure-reducing device is required, MPa (7.4.12).
+pub const HYDRANT_REDUCER_MPA: f64 = 0.70;
+
+/// Jockey pump starts an hour above which it is cycling (5.3.4). The
+/// default of [`super::Tuning::jockey_max_starts_per_hour`].
+pub const JOCKEY_MAX_STARTS_PER_HOUR: u32 = 15;
 
 /// Building class (GB 50016).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +128,19 @@ pub fn required_static_pressure_mpa(class: BuildingClass, height_m: f64, jockey_
     }
 }
 
+impl BuildingClass {
+    /// High-rise under GB 50016: residential over 27 m, other over 24 m.
+    pub fn high_rise(self) -> bool {
+        !matches!(self, Self::ResidentialMultiStorey | Self::PublicMultiStorey)
+    }
+}
+
+/// Minimum indoor hydrant outlet dynamic pressure, MPa (7.4.12): 0.35 MPa
+/// (a 13 m jet) in high-rise buildings, 0.25 MPa (10 m) elsewhere.
+pub fn required_hydrant_pressure_mpa(class: BuildingClass) -> f64 {
+    if class.high_rise() { 0.35 } else { 0.25 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +198,21 @@ mod tests {
                 expected,
                 "{class:?} {height} m"
             );
+        }
+    }
+
+    #[test]
+    fn hydrant_outlets_need_0_35_in_high_rise_and_0_25_elsewhere_per_7_4_12() {
+        for class in [
+            ResidentialHighRiseI,
+            ResidentialHighRiseII,
+            PublicHighRiseI,
+            PublicHighRiseII,
+        ] {
+            assert_eq!(required_hydrant_pressure_mpa(class), 0.35, "{class:?}");
+        }
+        for class in [ResidentialMultiStorey, PublicMultiStorey] {
+            assert_eq!(required_hydrant_pressure_mpa(class), 0.25, "{class:?}");
         }
     }
 

@@ -1,20 +1,77 @@
-//! Building verdicts: pure functions from a building's latest readings to
-//! `ok | warning | failing | unknown` with the reasons, each citing its clause.
+//! Building verdicts: pure functions from a building's latest readings and
+//! its [`RuleState`] to `ok | warning | failing | unknown` with the reasons,
+//! each citing its clause. No I/O, no clock: the caller passes `now`.
+//!
+//! # The rules
+//! | code | status | clause | condition |
+//! |---|---|---|---|
+//! | `tank_volume_low` | failing | GB 50974-2014 5.2.1 | rooftop tank effective volume below the class's minimum |
+//! | `tank_volume_falling` | warning | 5.2.1 | the level trend crosses that minimum within the horizon (24 h) |
+//! | `fire_pool_volume_low` | failing | GB 50974-2014 4.3.2 | fire pool below its design volume |
+//! | `static_pressure_low` | failing | GB 50974-2014 5.2.2 | most unfavourable point below 0.07/0.10/0.15 MPa |
+//! | `sprinkler_pressure_low` | failing | 5.2.2 | sprinkler main below 0.10 MPa |
+//! | `hydrant_pressure_low` | failing | GB 50974-2014 7.4.12 | hydrant outlet below 0.35 MPa (0.25 multi-storey) while a fire pump runs |
+//! | `hydrant_pressure_high` | warning | 7.4.12 | hydrant outlet above 0.50 MPa while a fire pump runs |
+//! | `fire_pump_fault` | failing | 消防法 第十六条 | duty fire pump tripped |
+//! | `fire_pump_manual` | failing | GB 50974-2014 11.0.1 | duty fire pump not in auto |
+//! | `standby_pump_fault`, `standby_pump_manual` | warning | 第十六条, 11.0.1 | the standby pump: the duty pump still works |
+//! | `jockey_pump_fault`, `jockey_pump_manual` | warning | 第十六条, 11.0.1 | where the building has a jockey pump |
+//! | `jockey_pump_cycling` | warning | GB 50974-2014 5.3.4 | more than 15 starts an hour: a leak |
+//! | `panel_fault`, `panel_disabled` | warning | 第十六条, 第二十八条 | the alarm panel in fault or with points disabled (屏蔽) |
+//! | `panel_mains_fault`, `panel_backup_fault` | warning | GB 50116-2013 10.1.1 | panel on failed mains or backup power |
+//! | `fire_alarm` | warning | GB 26875.1-2011 4.1.2.1 | a fire alarm (shown at once) |
+//! | `cannot_verify` | warning | | a reading the gateway marked bad, or outside its plausible range |
+//! | `no_data`, `point_stale`, `gateway_offline` | unknown | | |
+//! | `maintenance` | ok | | maintenance mode: page no one |
+//!
+//! `failing` means the water would not get up as the code requires: no
+//! water, no pressure, or the pump that delivers it will not start. Panel
+//! conditions and a fire alarm are `warning`: the alarm system is degraded
+//! or reports, but the water supply itself is intact (the fire pumps also
+//! start from their own pressure switches, GB 50974-2014 11.0.4), and fire
+//! alarms reach the monitoring centre through the transmission device
+//! within 10 s, not through these rules.
+//!
+//! # Durations, hysteresis and what the caller must do
+//! Each condition must hold for its [`Hold::for_secs`] (from the time of the
+//! reading that first showed it) before it counts, and it stops counting
+//! only after [`Hold::clear_secs`] beyond its hysteresis band
+//! ([`Tuning`]). Meanwhile the reason stays with `current: false`.
+//!
+//! For alerting: page only for [`Verdict::pageable`] — reasons that are
+//! `current` (the latest reading still shows them), not in maintenance.
+//! Judge with `now` = the wall clock, never a replayed reading's time.
+//! After a gateway's outage its backfilled readings do not make the latest
+//! values older (the store keeps the newest), so a condition that began and
+//! ended inside the backlog never reaches a verdict: it belongs in history
+//! and reports, not in a page. A condition that is still true carries
+//! `since`, the time of the reading that first showed it, which may lie
+//! inside the outage: say "since 03:12" in the page rather than "now".
+//! Keep the [`RuleState`] between evaluations (persist it as JSON); a lost
+//! state only means conditions wait out their duration again.
 
+mod check;
 mod code;
 mod message;
+mod settings;
+mod state;
 
 pub use code::{
-    BuildingClass, CLAUSE_STATIC_PRESSURE, CLAUSE_TANK_VOLUME, required_static_pressure_mpa,
-    required_tank_volume_m3,
+    BuildingClass, CLAUSE_ALARM_POWER, CLAUSE_FACILITIES_INTACT, CLAUSE_FIRE_ALARM,
+    CLAUSE_FIRE_POOL_VOLUME, CLAUSE_HYDRANT_PRESSURE, CLAUSE_JOCKEY_STARTS, CLAUSE_NO_DISABLING,
+    CLAUSE_PUMP_AUTO, CLAUSE_STATIC_PRESSURE, CLAUSE_TANK_VOLUME, HYDRANT_MAX_MPA,
+    HYDRANT_REDUCER_MPA, JOCKEY_MAX_STARTS_PER_HOUR, SPRINKLER_MIN_MPA,
+    required_hydrant_pressure_mpa, required_static_pressure_mpa, required_tank_volume_m3,
 };
 pub use message::{Lang, render};
+pub use settings::{Hold, Settings, Tuning};
+pub use state::RuleState;
 
 use std::collections::HashMap;
 
 use riser_contract::Quality;
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::registry::Building;
 
@@ -52,14 +109,49 @@ impl Status {
 }
 
 /// What a reason is about; decides its status and its words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     /// Tank effective volume below 5.2.1.
     TankVolumeLow,
+    /// The tank level's trend reaches the 5.2.1 volume within the horizon.
+    TankVolumeFalling,
+    /// Fire pool effective volume below its design volume.
+    FirePoolVolumeLow,
     /// Static pressure at the most unfavourable point below 5.2.2.
     StaticPressureLow,
-    /// The point's reading is not trustworthy (quality from the gateway).
+    /// Sprinkler main below 0.10 MPa (5.2.2).
+    SprinklerPressureLow,
+    /// Hydrant outlet below 7.4.12's minimum while a fire pump runs.
+    HydrantPressureLow,
+    /// Hydrant outlet above 0.50 MPa while a fire pump runs.
+    HydrantPressureHigh,
+    /// Duty fire pump tripped.
+    FirePumpFault,
+    /// Duty fire pump not in auto.
+    FirePumpManual,
+    /// Standby fire pump tripped.
+    StandbyPumpFault,
+    /// Standby fire pump not in auto.
+    StandbyPumpManual,
+    /// Jockey pump tripped.
+    JockeyPumpFault,
+    /// Jockey pump not in auto.
+    JockeyPumpManual,
+    /// Jockey pump starting too often (a leak).
+    JockeyPumpCycling,
+    /// Fire alarm panel in fault.
+    PanelFault,
+    /// Panel points disabled (屏蔽).
+    PanelDisabled,
+    /// Panel mains power failed.
+    PanelMainsFault,
+    /// Panel backup power failed.
+    PanelBackupFault,
+    /// A fire alarm (火警).
+    FireAlarm,
+    /// The point's reading is not trustworthy (quality from the gateway,
+    /// or a value outside what the point can plausibly read).
     CannotVerify,
     /// The point has never reported.
     NoData,
@@ -67,16 +159,29 @@ pub enum Code {
     PointStale,
     /// The gateway said it is offline (or its last-will did).
     GatewayOffline,
+    /// Maintenance mode until `until`: shown, never paged.
+    Maintenance,
 }
 
 impl Code {
     pub fn status(self) -> Status {
+        use Code::*;
         match self {
-            Code::TankVolumeLow | Code::StaticPressureLow => Status::Failing,
-            Code::CannotVerify => Status::Warning,
-            Code::NoData | Code::PointStale | Code::GatewayOffline => Status::Unknown,
+            TankVolumeLow | FirePoolVolumeLow | StaticPressureLow | SprinklerPressureLow
+            | HydrantPressureLow | FirePumpFault | FirePumpManual => Status::Failing,
+            TankVolumeFalling | HydrantPressureHigh | StandbyPumpFault | StandbyPumpManual
+            | JockeyPumpFault | JockeyPumpManual | JockeyPumpCycling | PanelFault
+            | PanelDisabled | PanelMainsFault | PanelBackupFault | FireAlarm | CannotVerify => {
+                Status::Warning
+            }
+            NoData | PointStale | GatewayOffline => Status::Unknown,
+            Maintenance => Status::Ok,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Why a building is not `ok`. `message` is filled in per language when served.
@@ -85,21 +190,57 @@ pub struct Reason {
     pub code: Code,
     /// The gateway point, e.g. `tank.level`.
     pub point: Option<String>,
-    /// The measured (derived) value: m³ for volume, MPa for pressure.
+    /// The measured (derived) value: m³ for volumes, MPa for pressures,
+    /// starts for the jockey pump.
     pub value: Option<f64>,
-    /// What the clause requires, same unit as `value`.
+    /// What the clause requires, same unit as `value` (a minimum, or a
+    /// maximum for `hydrant_pressure_high` and `jockey_pump_cycling`).
     pub required: Option<f64>,
     pub clause: Option<String>,
-    /// Quality of the reading, for `cannot_verify`.
+    /// Quality of the reading, for `cannot_verify` (absent when the value
+    /// itself is implausible).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
-    /// Time of the last reading, for `point_stale`.
+    /// When the condition began: the time of the reading that first showed
+    /// it; for `point_stale`, the time of the last reading.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
     pub since: Option<OffsetDateTime>,
+    /// The latest reading still shows the condition. `false` while a
+    /// condition that went away waits out its clear-duration, or, for the
+    /// hydrant outlet, when it was found during the last pump run.
+    #[serde(default = "yes")]
+    pub current: bool,
+    /// `tank_volume_falling`: hours until the projected crossing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
+    /// `maintenance`: when it ends.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub until: Option<OffsetDateTime>,
+}
+
+impl Reason {
+    pub fn new(code: Code, point: Option<&str>) -> Self {
+        Self {
+            code,
+            point: point.map(str::to_owned),
+            value: None,
+            required: None,
+            clause: None,
+            quality: None,
+            since: None,
+            current: true,
+            hours: None,
+            until: None,
+        }
+    }
 }
 
 /// The latest reading of one point as stored.
@@ -110,117 +251,68 @@ pub struct PointValue {
     pub ts: OffsetDateTime,
 }
 
-/// Tunables of the rules.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// A point older than this makes the building `unknown`.
-    pub point_stale_after: Duration,
-}
-
 /// A building's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub status: Status,
+    /// Failing first, then warning, unknown; a `maintenance` reason last.
     pub reasons: Vec<Reason>,
 }
 
-fn reason(code: Code, point: &str) -> Reason {
-    Reason {
-        code,
-        point: Some(point.to_owned()),
-        value: None,
-        required: None,
-        clause: None,
-        quality: None,
-        since: None,
+impl Verdict {
+    /// The end of maintenance mode, if the building is in it (then no
+    /// reason is to be paged).
+    pub fn maintenance_until(&self) -> Option<OffsetDateTime> {
+        self.reasons
+            .iter()
+            .find(|r| r.code == Code::Maintenance)
+            .and_then(|r| r.until)
+    }
+
+    /// The reasons alerting may page for: current, not `ok`-level, none in
+    /// maintenance mode.
+    pub fn pageable(&self) -> Vec<&Reason> {
+        if self.maintenance_until().is_some() {
+            return Vec::new();
+        }
+        self.reasons
+            .iter()
+            .filter(|r| r.current && r.code.status() != Status::Ok)
+            .collect()
     }
 }
 
-/// Judges one building from the latest values of its gateway's points.
-/// `gateway_online` is `Some(false)` once the gateway said it went offline.
+/// Judges one building from the latest values of its gateway's points and
+/// what the rules remember of it (`state`, updated in place).
+/// `gateway_online` is `Some(false)` once the gateway said it went offline;
+/// the state then stays as it was.
 pub fn evaluate(
     building: &Building,
     points: &HashMap<String, PointValue>,
     gateway_online: Option<bool>,
     now: OffsetDateTime,
     settings: &Settings,
+    state: &mut RuleState,
 ) -> Verdict {
-    if gateway_online == Some(false) {
-        let mut r = reason(Code::GatewayOffline, &building.gateway);
-        r.point = None;
-        return Verdict {
-            status: Status::Unknown,
-            reasons: vec![r],
-        };
+    let maintenance = state.maintenance(now);
+    let mut reasons = if gateway_online == Some(false) {
+        vec![Reason::new(Code::GatewayOffline, None)]
+    } else {
+        check::all(building, points, now, settings, state)
+    };
+    reasons.sort_by_key(|r| r.code.status());
+    if let Some(until) = maintenance {
+        reasons.push(Reason {
+            until: Some(until),
+            ..Reason::new(Code::Maintenance, None)
+        });
     }
-    let class = building.class();
-    let mut reasons = Vec::new();
-
-    // Rooftop tank: effective volume = area × (level − dead level).
-    if let Some(required) = required_tank_volume_m3(class, building.height_m) {
-        let point = &building.points.tank_level;
-        match usable(points.get(point), point, now, settings) {
-            Ok(level) => {
-                let tank = &building.tank;
-                let volume = tank.area_m2 * (level - tank.dead_level_m).max(0.0);
-                if volume < required {
-                    reasons.push(Reason {
-                        value: Some(round(volume, 1)),
-                        required: Some(required),
-                        clause: Some(CLAUSE_TANK_VOLUME.into()),
-                        ..reason(Code::TankVolumeLow, point)
-                    });
-                }
-            }
-            Err(r) => reasons.push(r),
-        }
-    }
-
-    // Static pressure at the most unfavourable point.
-    let required = required_static_pressure_mpa(class, building.height_m, building.jockey_pump);
-    let point = &building.points.static_pressure;
-    match usable(points.get(point), point, now, settings) {
-        Ok(pressure) if pressure < required => reasons.push(Reason {
-            value: Some(round(pressure, 3)),
-            required: Some(required),
-            clause: Some(CLAUSE_STATIC_PRESSURE.into()),
-            ..reason(Code::StaticPressureLow, point)
-        }),
-        Ok(_) => {}
-        Err(r) => reasons.push(r),
-    }
-
     let status = reasons
         .iter()
         .map(|r| r.code.status())
         .min()
         .unwrap_or(Status::Ok);
     Verdict { status, reasons }
-}
-
-/// A good, fresh value, or the reason it cannot be used.
-fn usable(
-    value: Option<&PointValue>,
-    point: &str,
-    now: OffsetDateTime,
-    settings: &Settings,
-) -> Result<f64, Reason> {
-    let Some(pv) = value else {
-        return Err(reason(Code::NoData, point));
-    };
-    if now - pv.ts > settings.point_stale_after {
-        return Err(Reason {
-            since: Some(pv.ts),
-            ..reason(Code::PointStale, point)
-        });
-    }
-    match (pv.quality, pv.value) {
-        (Quality::Good, Some(v)) => Ok(v),
-        (quality, _) => Err(Reason {
-            quality: Some(quality),
-            ..reason(Code::CannotVerify, point)
-        }),
-    }
 }
 
 fn round(v: f64, decimals: i32) -> f64 {
