@@ -202,6 +202,32 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_duration_and_the_database_can_be_set_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        std::fs::write(
+            &path,
+            "registry = \"b.csv\"\ndatabase_url = \"postgres://riser@db/riser\"\n[rules.tuning]\ntank_low = { for_secs = 5, clear_secs = 7 }\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(
+            (
+                config.rules.tuning.tank_low.for_secs,
+                config.rules.tuning.tank_low.clear_secs
+            ),
+            (5, 7)
+        );
+        std::fs::write(
+            &path,
+            "registry = \"b.csv\"\ndatabase_url = \"mysql://x\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
+    }
+
+    #[test]
     fn a_missing_registry_key_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ingest.toml");

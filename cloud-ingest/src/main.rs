@@ -6,8 +6,9 @@ use riser_ingest::{Config, Ingest, Registry};
 use tokio_util::sync::CancellationToken;
 
 /// Riser cloud-ingest: consumes gateway messages (MQTT), stores them
-/// (SQLite), judges every building's fire water against GB 50974 and serves
-/// the API and dashboard.
+/// (SQLite by default, PostgreSQL with `database_url = "postgres://…"`;
+/// telemetry also to InfluxDB 2 with `[influx]`), judges every building's
+/// fire water against GB 50974 and serves the API and dashboard.
 ///
 /// With no `mqtt.broker` configured it runs an embedded MQTT broker on
 /// `mqtt.embedded_listen` (default 127.0.0.1:11883).
