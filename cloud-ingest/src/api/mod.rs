@@ -52,6 +52,18 @@ pub struct ReasonOut {
     pub value: Option<f64>,
     pub required: Option<f64>,
     pub clause: Option<String>,
+    /// When the condition began (reading time).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<time::OffsetDateTime>,
+    /// Still shown by the latest reading (`false` while it waits out its
+    /// clear-duration): only current reasons page anyone.
+    pub current: bool,
+    /// `tank_volume_falling`: hours until the required volume is crossed.
+    #[serde(default)]
+    pub hours: Option<f64>,
+    /// `maintenance`: when it ends.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub until: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,6 +133,10 @@ fn reasons_out(reasons: &[Reason], lang: Lang) -> Vec<ReasonOut> {
             value: r.value,
             required: r.required,
             clause: r.clause.clone(),
+            since: r.since,
+            current: r.current,
+            hours: r.hours,
+            until: r.until,
         })
         .collect()
 }

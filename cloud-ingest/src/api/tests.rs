@@ -60,6 +60,8 @@ async fn failing_buildings_come_first_with_reasons_citing_the_clause() {
     assert_eq!(reason["required"], 12.0);
     assert_eq!(reason["clause"], "GB 50974-2014 5.2.1");
     assert_eq!(reason["point"], "tank.level");
+    assert_eq!(reason["current"], true, "still true now: it may page");
+    assert!(reason["since"].is_string(), "when it began: {reason}");
     assert!(reason["message"].as_str().unwrap().contains("高位消防水箱"));
     assert_eq!(body[1]["status"], "unknown", "B1 never reported");
 
