@@ -161,11 +161,7 @@ pub async fn run(
         Duration::from_secs(config.report.max_interval_secs),
         deadbands(&config),
     );
-    let mut clock = ClockWatch::new(
-        clock::FLOOR_UNIX_SECS * 1000,
-        config.clock.require_sync,
-        config.clock.jump_tolerance_ms as i64,
-    );
+    let mut clock = ClockWatch::from_config(&config.clock);
     let boot_id = clock::boot_id();
     let mut unwritten_events: Vec<Event> = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));

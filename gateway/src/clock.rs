@@ -21,6 +21,9 @@ const fn parse_floor(s: &str) -> i64 {
 
 /// Milliseconds since boot, counting suspend (CLOCK_BOOTTIME): the same
 /// clock for every process of one boot.
+// time_t and c_long are 32 bits on some ARM targets: the conversions are
+// not useless there.
+#[allow(clippy::useless_conversion)]
 pub fn boot_ms() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -31,10 +34,7 @@ pub fn boot_ms() -> i64 {
     if rc != 0 {
         return 0;
     }
-    // time_t and c_long are 32 bits on some ARM targets.
-    #[allow(clippy::useless_conversion)]
-    let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
-    ms
+    i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
 }
 
 /// This boot's id, so held times are never applied to another boot.
@@ -88,8 +88,14 @@ impl ClockWatch {
         }
     }
 
-    pub fn trusted(&self) -> bool {
-        self.trusted
+    /// A watch with the build-time floor and the configured sync and jump
+    /// settings.
+    pub fn from_config(config: &crate::config::ClockConfig) -> Self {
+        Self::new(
+            FLOOR_UNIX_SECS * 1000,
+            config.require_sync,
+            config.jump_tolerance_ms as i64,
+        )
     }
 
     /// One look: wall-clock and boot-clock ms, and whether sync was seen.

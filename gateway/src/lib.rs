@@ -88,12 +88,12 @@ impl Gateway {
         tracing::info!(gateway_id = %config.id, devices = config.devices.len(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port), "gateway started");
         let metrics = metrics::Metrics::default();
         // The first health report goes out on connect, before the first poll.
-        let now_ms = riser_contract::unix_ms(time::OffsetDateTime::now_utc());
-        metrics.record_clock(
-            now_ms >= clock::FLOOR_UNIX_SECS * 1000
-                && (!config.clock.require_sync || clock::kernel_synced()),
-            0,
+        let first_look = clock::ClockWatch::from_config(&config.clock).observe(
+            riser_contract::unix_ms(time::OffsetDateTime::now_utc()),
+            clock::boot_ms(),
+            clock::kernel_synced(),
         );
+        metrics.record_clock(first_look.trusted, 0);
         let uplink = tokio::spawn(uplink::run(
             config.id.clone(),
             config.mqtt.clone(),

@@ -23,17 +23,22 @@ async fn get_json(app: &Arc<App>, uri: &str) -> (StatusCode, serde_json::Value) 
     )
 }
 
-async fn report(app: &Arc<App>, level: f64, pressure: f64) {
-    let now = OffsetDateTime::now_utc();
-    let reading = |point: &str, value: f64| Reading {
+/// A good reading of `point` at `ts`.
+fn reading_at(point: &str, ts: OffsetDateTime, value: f64) -> Reading {
+    Reading {
         point: point.into(),
-        ts: now,
+        ts,
         value: Some(value),
         unit: None,
         quality: Quality::Good,
         exception: None,
         clock: None,
-    };
+    }
+}
+
+async fn report(app: &Arc<App>, level: f64, pressure: f64) {
+    let now = OffsetDateTime::now_utc();
+    let reading = |point: &str, value: f64| reading_at(point, now, value);
     let m = Message::Telemetry(Telemetry::new(
         "gw-B2",
         1,
@@ -132,15 +137,7 @@ async fn sequence_gaps_are_metrics_per_gateway_until_filled() {
         Message::Telemetry(Telemetry::new(
             "gw-B2",
             seq,
-            vec![Reading {
-                point: "tank.level".into(),
-                ts: now,
-                value: Some(2.3),
-                unit: None,
-                quality: Quality::Good,
-                exception: None,
-                clock: None,
-            }],
+            vec![reading_at("tank.level", now, 2.3)],
         ))
     };
     let scrape = || async {
@@ -202,19 +199,7 @@ async fn gateways_show_their_health_and_what_has_not_arrived() {
         .await
         .unwrap();
     for seq in [1, 2, 5] {
-        let mut t = Telemetry::new(
-            "gw-B2",
-            seq,
-            vec![Reading {
-                point: "tank.level".into(),
-                ts: now,
-                value: Some(2.3),
-                unit: None,
-                quality: Quality::Good,
-                exception: None,
-                clock: None,
-            }],
-        );
+        let mut t = Telemetry::new("gw-B2", seq, vec![reading_at("tank.level", now, 2.3)]);
         t.epoch = 77;
         app.store.ingest(&Message::Telemetry(t), now).await.unwrap();
     }

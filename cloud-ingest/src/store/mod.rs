@@ -643,23 +643,7 @@ async fn upsert_latest(
         "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
            clock, gateway_ts_ms) VALUES ",
     );
-    for i in 0..rows.len() {
-        let b = i * 9;
-        let _ = write!(
-            sql,
-            "{}(${},${},${},${},${},${},${},${},${})",
-            if i == 0 { "" } else { "," },
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8,
-            b + 9
-        );
-    }
+    values_list(&mut sql, rows.len(), 9);
     sql.push_str(match rule {
         ToLatest::IfNewer => {
             " ON CONFLICT (gateway, point) DO UPDATE SET
@@ -688,6 +672,18 @@ async fn upsert_latest(
     Ok(())
 }
 
+/// Appends `($1,…,$columns),($columns+1,…),…` for `rows` rows.
+fn values_list(sql: &mut String, rows: usize, columns: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ",(" });
+        for column in 1..=columns {
+            let sep = if column == 1 { "" } else { "," };
+            let _ = write!(sql, "{sep}${}", row * columns + column);
+        }
+        sql.push(')');
+    }
+}
+
 struct ReadingRow<'a> {
     gateway: &'a str,
     point: &'a str,
@@ -711,26 +707,7 @@ async fn insert_readings(
         "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception,
            seq, epoch, replay, clock, gateway_ts_ms) VALUES ",
     );
-    for i in 0..rows.len() {
-        let b = i * 12;
-        let _ = write!(
-            sql,
-            "{}(${},${},${},${},${},${},${},${},${},${},${},${})",
-            if i == 0 { "" } else { "," },
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8,
-            b + 9,
-            b + 10,
-            b + 11,
-            b + 12
-        );
-    }
+    values_list(&mut sql, rows.len(), 12);
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
         query = query

@@ -384,7 +384,7 @@ impl Outbox {
                 readings: chunk.to_vec(),
             };
             let payload = self.telemetry_payload(&message);
-            let first_ms = chunk.iter().map(|r| riser_contract::unix_ms(r.ts)).min();
+            let first_ms = first_ms(chunk.iter().map(|r| r.ts));
             sqlx::query(
                 "INSERT INTO outbox (priority, stream, seq, payload, readings, first_ms)
                  VALUES (?1, 'telemetry', ?2, ?3, ?4, ?5)",
@@ -529,15 +529,9 @@ impl Outbox {
                 }
             }
             released += staged.readings.len() as u64;
-            let first_ms = staged
-                .readings
-                .iter()
-                .map(|r| riser_contract::unix_ms(r.ts))
-                .min()
-                .unwrap_or(0);
             sqlx::query("UPDATE staged SET held = 0, first_ms = ?2, body = ?3 WHERE id = ?1")
                 .bind(id)
-                .bind(first_ms)
+                .bind(first_ms(staged.readings.iter().map(|r| r.ts)).unwrap_or(0))
                 .bind(riser_contract::encode(&staged))
                 .execute(&mut *tx)
                 .await?;
@@ -630,6 +624,29 @@ async fn delete_ids(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+/// Unix ms of the earliest of `times`.
+fn first_ms(times: impl Iterator<Item = time::OffsetDateTime>) -> Option<i64> {
+    times.map(riser_contract::unix_ms).min()
+}
+
+/// Adds `n` to a persistent counter (`thinned`, `dropped`) within `conn`'s
+/// transaction; the caller adds it to the in-memory copy after the commit.
+async fn add_to_counter(
+    conn: &mut SqliteConnection,
+    name: &'static str,
+    n: u64,
+) -> Result<(), OutboxError> {
+    sqlx::query(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+    )
+    .bind(name)
+    .bind(n as i64)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

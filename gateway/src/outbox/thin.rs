@@ -10,8 +10,10 @@ use std::time::Duration;
 use riser_contract::{Quality, Reading, Telemetry};
 use sqlx::{Row, SqliteConnection};
 
-use super::writer::{count, staged_body, used};
-use super::{OutboxError, Shared, delete_ids};
+use std::sync::atomic::Ordering;
+
+use super::writer::staged_body;
+use super::{OutboxError, Shared, add_to_counter, delete_ids, first_ms, used_bytes};
 
 /// Keeps the first reading of each point and quality in each `interval`
 /// bucket of reading time; returns the kept readings in their order. Pure.
@@ -46,11 +48,11 @@ pub(super) async fn keep_within_limit(
     let limit = shared.options.max_bytes;
     // Thin down to 90 % of the limit so the next few writes do not thin again.
     let target = limit / 10 * 9;
-    if used(conn).await? <= limit {
+    if used_bytes(conn).await? <= limit {
         return Ok(Kept::Within);
     }
     let mut thinned_total = 0;
-    while used(conn).await? > target {
+    while used_bytes(conn).await? > target {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let rows = sqlx::query(
             "SELECT id, body FROM staged WHERE held = 0 AND thinned = 0 ORDER BY id LIMIT ?1",
@@ -84,11 +86,7 @@ pub(super) async fn keep_within_limit(
         )
         .await?;
         if !kept.is_empty() {
-            let first_ms = kept
-                .iter()
-                .map(|r| riser_contract::unix_ms(r.ts))
-                .min()
-                .unwrap_or(0);
+            let first_ms = first_ms(kept.iter().map(|r| r.ts)).unwrap_or(0);
             let n = kept.len();
             // The first row's id keeps the thinned row in its place in line.
             sqlx::query(
@@ -101,12 +99,13 @@ pub(super) async fn keep_within_limit(
             .execute(&mut *tx)
             .await?;
         }
-        count(&mut tx, shared, "thinned", removed).await?;
+        add_to_counter(&mut tx, "thinned", removed).await?;
         tx.commit().await?;
+        shared.thinned.fetch_add(removed, Ordering::Relaxed);
         thinned_total += removed;
     }
     let mut dropped_total = 0;
-    while used(conn).await? > target {
+    while used_bytes(conn).await? > target {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let rows =
             sqlx::query("SELECT id, readings FROM staged WHERE held = 0 ORDER BY id LIMIT ?1")
@@ -123,8 +122,9 @@ pub(super) async fn keep_within_limit(
             rows.iter().map(|r| r.get::<i64, _>("id")),
         )
         .await?;
-        count(&mut tx, shared, "dropped", dropped as u64).await?;
+        add_to_counter(&mut tx, "dropped", dropped as u64).await?;
         tx.commit().await?;
+        shared.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         dropped_total += dropped as u64;
     }
     if thinned_total > 0 || dropped_total > 0 {
@@ -135,7 +135,7 @@ pub(super) async fn keep_within_limit(
             "outbox reached its size limit; oldest routine readings thinned (events kept)"
         );
     }
-    let bytes = used(conn).await?;
+    let bytes = used_bytes(conn).await?;
     if bytes > limit {
         Ok(Kept::EventsOnly(bytes))
     } else {

@@ -4,13 +4,12 @@
 //! After each commit the writer keeps the database within its byte limit.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use riser_contract::{Event, Events, Reading, Stream, Telemetry, VERSION};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{OutboxError, PRIORITY_EVENTS, Shared, next_seq, used_bytes};
+use super::{OutboxError, PRIORITY_EVENTS, Shared, first_ms, next_seq};
 
 pub(super) enum Request {
     Readings {
@@ -139,7 +138,7 @@ async fn commit(
                     events: events.clone(),
                 });
                 bytes += payload.len();
-                let first_ms = events.iter().map(|e| riser_contract::unix_ms(e.ts)).min();
+                let first_ms = first_ms(events.iter().map(|e| e.ts));
                 sqlx::query(
                     "INSERT INTO outbox (priority, stream, seq, payload, readings, first_ms)
                      VALUES (?1, 'events', ?2, ?3, 0, ?4)",
@@ -171,11 +170,7 @@ async fn insert_staged(
     boot: Option<&str>,
 ) -> Result<usize, OutboxError> {
     let body = staged_body(shared, readings.iter().map(|r| (*r).clone()).collect());
-    let first_ms = readings
-        .iter()
-        .map(|r| riser_contract::unix_ms(r.ts))
-        .min()
-        .unwrap_or(0);
+    let first_ms = first_ms(readings.iter().map(|r| r.ts)).unwrap_or(0);
     let bytes = body.len();
     sqlx::query(
         "INSERT INTO staged (first_ms, readings, held, boot_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -200,35 +195,4 @@ pub(super) fn staged_body(shared: &Shared, readings: Vec<Reading>) -> Vec<u8> {
         replay: false,
         readings,
     })
-}
-
-/// Adds `n` to a persistent counter and its in-memory copy.
-pub(super) async fn count(
-    conn: &mut SqliteConnection,
-    shared: &Shared,
-    name: &'static str,
-    n: u64,
-) -> Result<(), OutboxError> {
-    if n == 0 {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO counters (name, value) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-    )
-    .bind(name)
-    .bind(n as i64)
-    .execute(&mut *conn)
-    .await?;
-    let counter = match name {
-        "thinned" => &shared.thinned,
-        _ => &shared.dropped,
-    };
-    counter.fetch_add(n, Ordering::Relaxed);
-    Ok(())
-}
-
-/// Bytes in use now.
-pub(super) async fn used(conn: &mut SqliteConnection) -> Result<u64, OutboxError> {
-    used_bytes(conn).await
 }
