@@ -40,6 +40,12 @@ pub struct Config {
     /// absent: none.
     #[serde(default)]
     pub influx: Option<crate::influx::InfluxConfig>,
+    /// Hazard items: deadlines per severity and escalation timers.
+    #[serde(default)]
+    pub hazards: crate::hazards::HazardsConfig,
+    /// How long raw readings and per-minute history are kept.
+    #[serde(default)]
+    pub history: crate::store::HistoryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

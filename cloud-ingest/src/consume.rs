@@ -333,10 +333,10 @@ pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
             judged.push(message.gateway());
         }
     }
-    for gateway in judged {
-        if let Err(error) = judge(app, Some(gateway), now).await {
-            tracing::error!(gateway_id = %gateway, error = %error, "cannot judge buildings");
-        }
+    if !judged.is_empty()
+        && let Err(error) = judge(app, Some(&judged), now).await
+    {
+        tracing::error!(gateways = ?judged, error = %error, "cannot judge buildings");
     }
     ack
 }

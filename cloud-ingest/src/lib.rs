@@ -10,6 +10,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod consume;
+pub mod hazards;
 pub mod influx;
 pub mod metrics;
 pub mod registry;
@@ -61,47 +62,65 @@ pub struct App {
     pub influx: Option<influx::Sink>,
     pub metrics: Metrics,
     pub rules: rules::Settings,
-    /// One judge at a time: the two consumers and the periodic judge would
-    /// otherwise save a verdict read before another's newer one. The lock
-    /// holds what the rules remember of each building between evaluations
-    /// (in memory only: a restart makes conditions wait out their duration
-    /// again).
-    judging: tokio::sync::Mutex<HashMap<String, rules::RuleState>>,
+    pub hazards: hazards::HazardsConfig,
 }
 
-/// Re-judges the buildings of `gateway` (all buildings if `None`) and saves
-/// the verdicts.
+/// Most buildings judged in one transaction: on SQLite a judging holds the
+/// writer turn, which ingest waits for.
+const JUDGE_CHUNK: usize = 200;
+
+/// Re-judges the buildings read by `gateways` (every building if `None`):
+/// each under its row lock, from the latest values read after taking it,
+/// saving verdict, rule state and hazard changes in one commit per chunk
+/// (see [`store::Judging`]). Returns how many verdicts changed.
 pub async fn judge(
     app: &App,
-    gateway: Option<&str>,
+    gateways: Option<&[&str]>,
     now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut states = app.judging.lock().await;
-    let buildings: Vec<_> = match gateway {
-        Some(g) => app.registry.by_gateway(g).collect(),
+) -> Result<usize, StoreError> {
+    let mut buildings: Vec<&registry::Building> = match gateways {
+        Some(gateways) => gateways
+            .iter()
+            .flat_map(|g| app.registry.by_gateway(g))
+            .collect(),
         None => app.registry.buildings().iter().collect(),
     };
-    let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, Option<bool>)> =
-        HashMap::new();
-    for building in buildings {
-        let gw = building.gateway.as_str();
-        if !cache.contains_key(gw) {
-            let points = app
-                .store
-                .latest(gw)
+    // One lock order for every judge (no deadlock between nodes).
+    buildings.sort_by(|a, b| a.id.cmp(&b.id));
+    buildings.dedup_by(|a, b| a.id == b.id);
+    let mut changed = 0;
+    for chunk in buildings.chunks(JUDGE_CHUNK) {
+        let mut judging = app.store.begin_judging().await?;
+        let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, Option<bool>)> =
+            HashMap::new();
+        for building in chunk {
+            let locked = judging.lock(&building.id).await?;
+            let gw = building.gateway.as_str();
+            if !cache.contains_key(gw) {
+                let points = judging
+                    .latest(gw)
+                    .await?
+                    .into_iter()
+                    .map(|l| (l.point, l.value))
+                    .collect();
+                let online = judging.gateway_online(gw).await?;
+                cache.insert(gw, (points, online));
+            }
+            let (points, online) = &cache[gw];
+            let mut state = locked.state.clone();
+            state.set_maintenance(judging.maintenance_until(&building.id, now).await?);
+            let verdict = rules::evaluate(building, points, *online, now, &app.rules, &mut state);
+            if judging
+                .save(&building.id, &locked, &verdict, &state, now)
                 .await?
-                .into_iter()
-                .map(|l| (l.point, l.value))
-                .collect();
-            let online = app.store.gateway_online(gw).await?;
-            cache.insert(gw, (points, online));
+            {
+                changed += 1;
+            }
+            hazards::reconcile(judging.connection(), building, &verdict, now, &app.hazards).await?;
         }
-        let (points, online) = &cache[gw];
-        let state = states.entry(building.id.clone()).or_default();
-        let verdict = rules::evaluate(building, points, *online, now, &app.rules, state);
-        app.store.save_verdict(&building.id, &verdict, now).await?;
+        judging.commit().await?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Two 40 m residential buildings (B1 named with markup, B2 read by `gw-B2`)
@@ -124,7 +143,7 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
             point_stale_after: time::Duration::minutes(5),
             tuning: rules::Tuning::immediate(),
         },
-        judging: Default::default(),
+        hazards: hazards::HazardsConfig::default(),
     });
     (dir, app)
 }
@@ -171,7 +190,7 @@ impl Ingest {
                 ),
                 tuning: config.rules.tuning.clone(),
             },
-            judging: Default::default(),
+            hazards: config.hazards.clone(),
         });
         judge(&app, None, OffsetDateTime::now_utc()).await?;
 
@@ -221,8 +240,13 @@ impl Ingest {
                     () = stop.cancelled() => return,
                     _ = ticker.tick() => {}
                 }
-                if let Err(error) = judge(&periodic, None, OffsetDateTime::now_utc()).await {
+                let now = OffsetDateTime::now_utc();
+                if let Err(error) = judge(&periodic, None, now).await {
                     tracing::error!(error = %error, "periodic judging failed");
+                }
+                if let Err(error) = hazards::escalate(&periodic.store, now, &periodic.hazards).await
+                {
+                    tracing::error!(error = %error, "hazard escalation failed");
                 }
             }
         }));

@@ -48,7 +48,7 @@ async fn report(app: &Arc<App>, level: f64, pressure: f64) {
         ],
     ));
     app.store.ingest(&m, now).await.unwrap();
-    crate::judge(app, Some("gw-B2"), now).await.unwrap();
+    crate::judge(app, Some(&["gw-B2"]), now).await.unwrap();
 }
 
 #[tokio::test]

@@ -5,21 +5,25 @@
 //! point, gateway status and health, and verdicts. Migrations per back end
 //! live in `migrations/sqlite/` and `migrations/postgres/`.
 
+mod history;
+mod judging;
 mod placement;
 
+pub use history::HistoryConfig;
+pub use judging::{Judging, Locked, Maintenance};
 pub use placement::{FUTURE_TOLERANCE, Placed, ToLatest, place};
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use riser_contract::{ClockFlag, Message, Quality, Stream};
+use riser_contract::{ClockFlag, Message, Stream};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Row};
 use time::OffsetDateTime;
 
-use crate::rules::{PointValue, Reason, Status, Verdict};
+use crate::rules::{PointValue, Reason, Status};
 use placement::{clock_str, parse_clock};
 
 #[derive(Debug, thiserror::Error)]
@@ -135,10 +139,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Writers take turns here, first come first served. SQLite's own busy
-    /// handler retries with sleeps, so a writer can lose the race to a
-    /// stream of back-to-back telemetry commits for seconds; an alarm must
-    /// wait for one commit at most.
+    /// SQLite writers take turns here, first come first served. SQLite's
+    /// own busy handler retries with sleeps, so a writer can lose the race
+    /// to a stream of back-to-back telemetry commits for seconds; an alarm
+    /// must wait for one commit at most. PostgreSQL locks rows instead.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -189,6 +193,14 @@ impl Store {
         self.backend
     }
 
+    /// The writer turn on SQLite; none needed on PostgreSQL.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
     /// Rows per multi-row statement. SQLite looks a bound parameter up by
     /// scanning the statement's parameter list (`sqlite3_bind_parameter_name`),
     /// so binding costs grow with the square of the parameters: measured
@@ -228,13 +240,18 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Vec<Outcome>, StoreError> {
         let now_ms = to_ms(now);
-        let _turn = self.writer.lock().await;
+        let _turn = self.turn().await;
         let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut outcomes = vec![Outcome::Stored; messages.len()];
         let mut rows: Vec<ReadingRow> = Vec::new();
         let mut latest: HashMap<(&str, &str), (Latest, ToLatest)> = HashMap::new();
         let mut seen: Vec<&str> = Vec::new();
-        for message in messages {
+        // Rows are locked in one order (gateway, then stream), so two
+        // writers on PostgreSQL never wait on each other crosswise.
+        let mut order: Vec<usize> = (0..messages.len()).collect();
+        order.sort_by_key(|&i| (messages[i].gateway(), message_stream(&messages[i])));
+        for i in order {
+            let message = &messages[i];
             let gateway = message.gateway();
             let numbered = match message {
                 Message::Telemetry(m) => Some((Stream::Telemetry, m.epoch, m.seq)),
@@ -244,10 +261,9 @@ impl Store {
             if let Some((stream, epoch, seq)) = numbered
                 && !mark_received(&mut tx, gateway, stream, epoch, seq, now_ms).await?
             {
-                outcomes.push(Outcome::Duplicate);
+                outcomes[i] = Outcome::Duplicate;
                 continue;
             }
-            outcomes.push(Outcome::Stored);
             match message {
                 Message::Telemetry(m) => {
                     for r in &m.readings {
@@ -395,22 +411,7 @@ impl Store {
         .bind(gateway)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Latest {
-                point: row.get("point"),
-                value: PointValue {
-                    value: row.get("value"),
-                    // A quality this build does not know is not trustworthy.
-                    quality: Quality::parse(row.get("quality")).unwrap_or(Quality::SensorFault),
-                    ts: from_ms(row.get("ts_ms")),
-                },
-                unit: row.get("unit"),
-                exception: row.get::<Option<i64>, _>("exception").map(|e| e as u8),
-                clock: row.get::<Option<&str>, _>("clock").and_then(parse_clock),
-                gateway_ts: row.get::<Option<i64>, _>("gateway_ts_ms").map(from_ms),
-            })
-            .collect())
+        Ok(rows.iter().map(judging::latest_row).collect())
     }
 
     /// `Some(online)` from the gateway's last status message, `None` if it never sent one.
@@ -422,38 +423,13 @@ impl Store {
         Ok(online.map(|o| o != 0))
     }
 
-    /// Saves a building's verdict; `updated_at` moves only when the status or
-    /// the reasons change.
-    pub async fn save_verdict(
-        &self,
-        building: &str,
-        verdict: &Verdict,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let reasons = serde_json::to_string(&verdict.reasons)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let _turn = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO building_state (building_id, status, reasons, updated_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (building_id) DO UPDATE SET status = excluded.status,
-               reasons = excluded.reasons, updated_ms = excluded.updated_ms
-             WHERE building_state.status <> excluded.status OR building_state.reasons <> excluded.reasons",
-        )
-        .bind(building)
-        .bind(verdict.status.as_str())
-        .bind(reasons)
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Every stored verdict by building id.
     pub async fn verdicts(&self) -> Result<HashMap<String, StoredVerdict>, StoreError> {
-        let rows =
-            sqlx::query("SELECT building_id, status, reasons, updated_ms FROM building_state")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT building_id, status, reasons, updated_ms FROM building_state WHERE status <> ''",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|row| {
                 let status: String = row.get("status");
@@ -578,6 +554,14 @@ fn gateway_state(row: &sqlx::any::AnyRow) -> GatewayState {
         health,
         health_at: row.get::<Option<i64>, _>("health_ms").map(from_ms),
         id,
+    }
+}
+
+fn message_stream(message: &Message) -> &'static str {
+    match message {
+        Message::Telemetry(_) => Stream::Telemetry.as_str(),
+        Message::Events(_) => Stream::Events.as_str(),
+        Message::Status(_) => Stream::Status.as_str(),
     }
 }
 

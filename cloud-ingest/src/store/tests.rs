@@ -1,4 +1,6 @@
 use super::*;
+use crate::rules::{RuleState, Verdict};
+use riser_contract::Quality;
 use riser_contract::{
     ClockFlag, Event, EventKind, Events, Health, Reading, Status as GatewayStatus, Telemetry,
     VERSION,
@@ -116,6 +118,18 @@ async fn an_older_reading_arriving_late_does_not_replace_the_latest() {
     assert_eq!(store.history("gw-1", "tank.level").await.unwrap().len(), 2);
 }
 
+/// Judges `B1` to `verdict` with `state`, as one judging transaction.
+async fn save(store: &Store, verdict: &Verdict, state: &RuleState, at: OffsetDateTime) -> bool {
+    let mut judging = store.begin_judging().await.unwrap();
+    let locked = judging.lock("B1").await.unwrap();
+    let changed = judging
+        .save("B1", &locked, verdict, state, at)
+        .await
+        .unwrap();
+    judging.commit().await.unwrap();
+    changed
+}
+
 #[tokio::test]
 async fn verdict_time_moves_only_when_the_verdict_changes() {
     let (_dir, store) = store().await;
@@ -124,12 +138,65 @@ async fn verdict_time_moves_only_when_the_verdict_changes() {
         status: Status::Ok,
         reasons: vec![],
     };
-    store.save_verdict("B1", &ok, t0).await.unwrap();
-    store
-        .save_verdict("B1", &ok, t0 + time::Duration::minutes(1))
+    assert!(save(&store, &ok, &RuleState::default(), t0).await);
+    assert!(
+        !save(
+            &store,
+            &ok,
+            &RuleState::default(),
+            t0 + time::Duration::minutes(1)
+        )
+        .await
+    );
+    assert_eq!(store.verdicts().await.unwrap()["B1"].updated_at, t0);
+}
+
+#[tokio::test]
+async fn the_rule_state_is_saved_with_the_verdict_even_when_the_verdict_stays() {
+    let (_dir, store) = store().await;
+    let t0 = datetime!(2026-11-22 08:00 UTC);
+    let ok = Verdict {
+        status: Status::Ok,
+        reasons: vec![],
+    };
+    save(&store, &ok, &RuleState::default(), t0).await;
+    let mut state = RuleState::default();
+    state.set_maintenance(Some(t0 + time::Duration::hours(2)));
+    assert!(!save(&store, &ok, &state, t0 + time::Duration::minutes(1)).await);
+    assert_eq!(store.rule_state("B1").await.unwrap(), state);
+    assert_eq!(store.rule_state("B9").await.unwrap(), RuleState::default());
+}
+
+#[tokio::test]
+async fn maintenance_windows_are_recorded_and_ended_early() {
+    let (_dir, store) = store().await;
+    let t0 = datetime!(2026-11-22 08:00 UTC);
+    let hour = time::Duration::hours(1);
+    let window = store
+        .add_maintenance("B1", t0, t0 + 2 * hour, "张工", "更换液位计", t0)
         .await
         .unwrap();
-    assert_eq!(store.verdicts().await.unwrap()["B1"].updated_at, t0);
+    assert!(window.active(t0 + hour));
+    let in_force = async |at| {
+        let mut judging = store.begin_judging().await.unwrap();
+        judging.maintenance_until("B1", at).await.unwrap()
+    };
+    assert_eq!(in_force(t0 + hour).await, Some(t0 + 2 * hour));
+    assert_eq!(in_force(t0 + 3 * hour).await, None, "over");
+    assert_eq!(in_force(t0 - hour).await, None, "not begun");
+
+    assert_eq!(
+        store
+            .end_maintenance("B1", "李工", t0 + hour)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(in_force(t0 + hour).await, None);
+    let kept = store.maintenance("B1", 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].ended_by.as_deref(), Some("李工"));
+    assert_eq!(kept[0].note, "更换液位计");
 }
 
 #[tokio::test]
