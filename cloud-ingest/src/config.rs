@@ -77,8 +77,24 @@ pub struct MqttConfig {
     /// MQTT client id of the telemetry consumer; the events-and-status
     /// consumer connects as `{client_id}-events`. Both keep a persistent
     /// session: the broker keeps what arrives while this node is down.
+    /// With `shared_group`, every node needs its own (e.g.
+    /// `riser-ingest-1`, `riser-ingest-2`): two nodes on one id take each
+    /// other's session away.
     #[serde(default = "default_client_id")]
     pub client_id: String,
+    /// Several cloud-ingest nodes on one broker and one PostgreSQL
+    /// database share the gateways' messages: each node subscribes
+    /// `$share/{shared_group}/riser/v1/+/{stream}` and the broker hands
+    /// each message to one node of the group (MQTT shared subscriptions:
+    /// Mosquitto 2, EMQX). A message that reaches two nodes after a crash
+    /// is stored once (duplicates are dropped by gateway, stream, epoch
+    /// and sequence number). Mosquitto 2 shares round robin among every
+    /// member that has a session, connected or not: a stopped node's share
+    /// waits in its session until it connects again (restart it; see
+    /// `max_queued_messages` in mosquitto.conf). A name without `/`, `+`
+    /// or `#`. Unset: this node takes every message itself.
+    #[serde(default)]
+    pub shared_group: Option<String>,
     /// User name, if the broker requires one.
     #[serde(default)]
     pub username: Option<String>,
@@ -87,12 +103,33 @@ pub struct MqttConfig {
     pub password: Option<String>,
 }
 
+impl MqttConfig {
+    /// The checks [`Config::load`] makes on `[mqtt]`, as the message of
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(broker) = &self.broker
+            && !broker.contains(':')
+        {
+            return Err(format!("key `mqtt.broker`: `{broker}` is not host:port"));
+        }
+        if let Some(group) = &self.shared_group
+            && (group.is_empty() || group.contains(['/', '+', '#']))
+        {
+            return Err(format!(
+                "key `mqtt.shared_group`: `{group}` must be a non-empty name without `/`, `+` or `#`"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for MqttConfig {
     fn default() -> Self {
         Self {
             broker: None,
             embedded_listen: default_embedded_listen(),
             client_id: default_client_id(),
+            shared_group: None,
             username: None,
             password: None,
         }
@@ -108,6 +145,11 @@ pub struct RulesConfig {
     /// Every building is re-judged this often (seconds), so silence is noticed.
     #[serde(default = "default_evaluate_every_secs")]
     pub evaluate_every_secs: u64,
+    /// A gateway nothing has arrived from for this many seconds is offline
+    /// (its buildings `unknown`), even without its last-will. At most 7200:
+    /// GB 50440 wants the link checked at least every 2 h.
+    #[serde(default = "default_gateway_silent_after_secs")]
+    pub gateway_silent_after_secs: u64,
     /// How long each condition must last before it counts and stay clear
     /// before it clears, and the rules' other numbers (`[rules.tuning]`;
     /// every key has a default, see `rules::Tuning`).
@@ -120,6 +162,7 @@ impl Default for RulesConfig {
         Self {
             point_stale_after_secs: default_point_stale_after_secs(),
             evaluate_every_secs: default_evaluate_every_secs(),
+            gateway_silent_after_secs: default_gateway_silent_after_secs(),
             tuning: crate::rules::Tuning::default(),
         }
     }
@@ -134,14 +177,20 @@ fn default_http_listen() -> SocketAddr {
 fn default_embedded_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 11883))
 }
+/// The client id when none is configured.
+pub const DEFAULT_CLIENT_ID: &str = "riser-ingest";
+
 fn default_client_id() -> String {
-    "riser-ingest".into()
+    DEFAULT_CLIENT_ID.into()
 }
 fn default_point_stale_after_secs() -> u64 {
     300
 }
 fn default_evaluate_every_secs() -> u64 {
     10
+}
+fn default_gateway_silent_after_secs() -> u64 {
+    600
 }
 
 impl Config {
@@ -169,13 +218,12 @@ impl Config {
                 "key `rules.evaluate_every_secs`: must be positive".into(),
             ));
         }
-        if let Some(broker) = &config.mqtt.broker
-            && !broker.contains(':')
-        {
-            return Err(ConfigError::Invalid(format!(
-                "key `mqtt.broker`: `{broker}` is not host:port"
-            )));
+        if !(1..=7200).contains(&config.rules.gateway_silent_after_secs) {
+            return Err(ConfigError::Invalid(
+                "key `rules.gateway_silent_after_secs`: must be 1 to 7200 (GB 50440: a link check at least every 2 h)".into(),
+            ));
         }
+        config.mqtt.validate().map_err(ConfigError::Invalid)?;
         if let Some(url) = &config.database_url
             && crate::store::Backend::of(url).is_none()
         {
@@ -188,6 +236,8 @@ impl Config {
                 .validate()
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
+        config.hazards.validate().map_err(ConfigError::Invalid)?;
+        config.history.validate().map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 }
@@ -231,6 +281,28 @@ mod tests {
         .unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn a_shared_group_must_be_a_plain_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        let load = |group: &str| {
+            std::fs::write(
+                &path,
+                format!("registry = \"b.csv\"\n[mqtt]\nclient_id = \"riser-ingest-2\"\nshared_group = \"{group}\"\n"),
+            )
+            .unwrap();
+            Config::load(Some(&path))
+        };
+        assert_eq!(
+            load("riser").unwrap().mqtt.shared_group.as_deref(),
+            Some("riser")
+        );
+        for bad in ["", "a/b", "a+", "#"] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains("mqtt.shared_group"), "{bad}: {err}");
+        }
     }
 
     #[test]

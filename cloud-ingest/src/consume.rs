@@ -3,14 +3,22 @@
 //! other telemetry; each subscribes at QoS 1 with its own persistent session
 //! and manual acknowledgements. A message is acknowledged only after it is
 //! committed to the store (or refused as invalid), so a crash loses nothing.
+//! A commit that fails (database away, a lock conflict with another node)
+//! is retried, with growing pauses, until it succeeds or the node stops;
+//! unacknowledged, its messages then come back from the broker when the
+//! session reconnects.
+//!
+//! Scale-out: with `mqtt.shared_group` every node subscribes
+//! `$share/{group}/riser/v1/+/{stream}`, so the broker hands each message
+//! to one node; the store drops the duplicates a crash can cause.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use riser_contract::{ContractError, Message, Stream};
 use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter,
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
     SubscribeReasonCode,
 };
 use time::OffsetDateTime;
@@ -18,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::store::Outcome;
+use crate::store::{Outcome, StoreError};
 use crate::{App, judge};
 
 /// Broker address and client identity.
@@ -28,6 +36,8 @@ pub struct Connection {
     pub port: u16,
     /// The configured client id; each consumer derives its own from it.
     pub client_id: String,
+    /// The MQTT shared-subscription group this node consumes in, if any.
+    pub shared_group: Option<String>,
     pub credentials: Option<(String, String)>,
 }
 
@@ -69,6 +79,30 @@ impl Consumer {
         }
     }
 
+    /// Every filter it subscribes to, in the shared group if there is one.
+    pub fn filters(self, shared_group: Option<&str>) -> Vec<String> {
+        self.streams()
+            .iter()
+            .map(|s| filter(*s, shared_group))
+            .collect()
+    }
+
+    /// Filters a session of its client id may hold from an earlier
+    /// configuration and must drop: the other consumer's streams; with a
+    /// shared group, also the plain filters of its own (they would deliver
+    /// every message to this node besides its share).
+    pub fn stale_filters(self, shared_group: Option<&str>) -> Vec<String> {
+        let others = [Stream::Status, Stream::Events, Stream::Telemetry]
+            .into_iter()
+            .filter(|s| !self.streams().contains(s));
+        let mut stale: Vec<String> = others.clone().map(riser_contract::filter).collect();
+        if let Some(group) = shared_group {
+            stale.extend(others.map(|s| filter(s, Some(group))));
+            stale.extend(self.streams().iter().map(|s| riser_contract::filter(*s)));
+        }
+        stale
+    }
+
     fn connected(self, metrics: &Metrics) -> &AtomicBool {
         match self {
             Consumer::Events => &metrics.mqtt_events_connected,
@@ -77,8 +111,26 @@ impl Consumer {
     }
 }
 
+/// The subscription filter of one stream of every gateway: shared in
+/// `shared_group` (`$share/{group}/riser/v1/+/{stream}`) or plain.
+pub fn filter(stream: Stream, shared_group: Option<&str>) -> String {
+    match shared_group {
+        Some(group) => format!("$share/{group}/{}", riser_contract::filter(stream)),
+        None => riser_contract::filter(stream),
+    }
+}
+
 /// Runs both consumers until `shutdown`.
 pub async fn run(app: Arc<App>, connection: Connection, shutdown: CancellationToken) {
+    if let Some(group) = &connection.shared_group
+        && connection.client_id == crate::config::DEFAULT_CLIENT_ID
+    {
+        tracing::warn!(
+            shared_group = %group,
+            client_id = %connection.client_id,
+            "shared group with the default client id: give every node its own `mqtt.client_id`, or nodes take each other's session"
+        );
+    }
     let tasks: Vec<_> = Consumer::ALL
         .into_iter()
         .map(|consumer| {
@@ -123,60 +175,106 @@ pub async fn run_consumer(
     // and the client's bounded request queue deadlock under load. What waits
     // in it is bounded by the broker's in-flight window for this client
     // (messages are acknowledged only after their commit).
-    let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
+    // Each publish with the moment it arrived (for the verdict latency).
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Publish, Instant)>();
 
-    let driver = tokio::spawn(drive(
+    // The driver outlives `shutdown` a little, to send the last
+    // acknowledgements and a clean DISCONNECT.
+    let stop_driver = CancellationToken::new();
+    let mut driver = tokio::spawn(drive(
         app.clone(),
         consumer,
         client.clone(),
         eventloop,
         tx,
-        format!("{}:{}", connection.host, connection.port),
-        shutdown.clone(),
+        connection,
+        stop_driver.clone(),
     ));
 
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
+    let mut received = Vec::with_capacity(MAX_BATCH);
+    'consume: loop {
         let first = tokio::select! {
             () = shutdown.cancelled() => break,
             publish = rx.recv() => match publish { Some(p) => p, None => break },
         };
         // Whatever else has arrived meanwhile goes in the same commit.
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
+        let mut next = Some(first);
+        while let Some((publish, at)) = next {
+            batch.push(publish);
+            received.push(at);
+            next = if batch.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
-        let acks = handle_batch(&app, &batch).await;
-        for (publish, ack) in batch.drain(..).zip(acks) {
-            if ack && let Err(error) = client.ack(&publish).await {
-                tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
+        // What could not be stored is tried again (new messages wait at the
+        // broker meanwhile); at shutdown it stays unacknowledged, and the
+        // broker delivers it again when this session reconnects.
+        let mut attempt = 0;
+        loop {
+            let acks = handle_batch(&app, &batch, &received).await;
+            let mut kept = acks.iter().map(|ack| !ack);
+            received.retain(|_| kept.next().unwrap_or(false));
+            let mut failed = Vec::new();
+            for (publish, ack) in batch.drain(..).zip(acks) {
+                if !ack {
+                    failed.push(publish);
+                } else if let Err(error) = client.ack(&publish).await {
+                    tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
+                }
+            }
+            batch = failed;
+            if batch.is_empty() {
+                break;
+            }
+            attempt += 1;
+            tokio::select! {
+                () = shutdown.cancelled() => break 'consume,
+                () = tokio::time::sleep(retry_delay(attempt)) => {}
             }
         }
     }
-    // The driver may be waiting to hand over a publish: let it go.
+    // The acknowledgements queued so far go out before the DISCONNECT; what
+    // arrives meanwhile stays unacknowledged and comes back later. A broker
+    // that is away gets 2 s.
+    if client.try_disconnect().is_err()
+        || tokio::time::timeout(Duration::from_secs(2), &mut driver)
+            .await
+            .is_err()
+    {
+        stop_driver.cancel();
+        let _ = driver.await;
+    }
     drop(rx);
-    let _ = driver.await;
     consumer
         .connected(&app.metrics)
         .store(false, Ordering::Relaxed);
 }
 
+/// The pause before the `attempt`th retry of a commit: 100 ms, doubling,
+/// at most 5 s.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(100 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(5))
+}
+
 /// Drives one connection: on every CONNACK subscribes to its streams (and
-/// drops the others, which a session from before the split may hold),
-/// forwards publishes, reconnects (every second) after a loss. Logs a loss
-/// once, not every retry.
+/// drops the filters a session from an earlier configuration may hold,
+/// see [`Consumer::stale_filters`]), forwards publishes stamped with their
+/// arrival, reconnects (every second) after a loss. Logs a loss once, not
+/// every retry.
 async fn drive(
     app: Arc<App>,
     consumer: Consumer,
     client: AsyncClient,
     mut eventloop: EventLoop,
-    tx: mpsc::UnboundedSender<Publish>,
-    broker: String,
+    tx: mpsc::UnboundedSender<(Publish, Instant)>,
+    connection: Connection,
     shutdown: CancellationToken,
 ) {
+    let broker = format!("{}:{}", connection.host, connection.port);
+    let shared_group = connection.shared_group;
     let connected = consumer.connected(&app.metrics);
     let name = consumer.name();
     let mut failures = 0u32;
@@ -188,19 +286,17 @@ async fn drive(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 failures = 0;
-                tracing::info!(broker = %broker, consumer = name, "ingest connected to broker");
+                tracing::info!(broker = %broker, consumer = name, shared_group = shared_group.as_deref(), "ingest connected to broker");
+                let group = shared_group.as_deref();
                 let filters = consumer
-                    .streams()
-                    .iter()
-                    .map(|s| SubscribeFilter::new(riser_contract::filter(*s), QoS::AtLeastOnce));
+                    .filters(group)
+                    .into_iter()
+                    .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
                 if let Err(e) = client.try_subscribe_many(filters) {
                     tracing::error!(consumer = name, error = %e, "cannot subscribe");
                 }
-                let others = [Stream::Status, Stream::Events, Stream::Telemetry]
-                    .into_iter()
-                    .filter(|s| !consumer.streams().contains(s));
-                for stream in others {
-                    if let Err(e) = client.try_unsubscribe(riser_contract::filter(stream)) {
+                for filter in consumer.stale_filters(group) {
+                    if let Err(e) = client.try_unsubscribe(filter) {
                         tracing::warn!(consumer = name, error = %e, "cannot unsubscribe");
                     }
                 }
@@ -216,8 +312,10 @@ async fn drive(
                     tracing::error!(consumer = name, codes = ?ack.return_codes, "broker refused a subscription");
                 }
             }
+            // Sent after the last acknowledgements, when stopping.
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                if tx.send(publish).is_err() {
+                if tx.send((publish, Instant::now())).is_err() {
                     return;
                 }
             }
@@ -259,18 +357,23 @@ pub const MAX_BATCH: usize = 128;
 /// or refused as invalid), `false` when the store failed and the broker
 /// should deliver it again.
 pub async fn handle(app: &App, publish: &Publish) -> bool {
-    handle_batch(app, std::slice::from_ref(publish)).await[0]
+    handle_batch(app, std::slice::from_ref(publish), &[]).await[0]
 }
 
 /// Stores messages in one transaction and judges each gateway they came
 /// from once; per message whether it may be acknowledged (as [`handle`]).
-pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
+/// `received` holds when each arrived (or nothing): if the judging changes
+/// a verdict, the time from the oldest stored message of the gateways
+/// whose buildings changed to the commit of the change goes to the verdict
+/// latency histogram (one sample per batch).
+pub async fn handle_batch(app: &App, publishes: &[Publish], received: &[Instant]) -> Vec<bool> {
     let mut ack = vec![true; publishes.len()];
     let mut valid = Vec::with_capacity(publishes.len());
     let mut at = Vec::with_capacity(publishes.len());
     for (i, publish) in publishes.iter().enumerate() {
         match riser_contract::decode(&publish.topic, &publish.payload) {
-            Ok(m) => {
+            Ok(mut m) => {
+                crate::validate::drop_implausible(app, &publish.topic, &mut m);
                 valid.push(m);
                 at.push(i);
             }
@@ -290,7 +393,12 @@ pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
             app.metrics
                 .store_errors
                 .fetch_add(valid.len() as u64, Ordering::Relaxed);
-            tracing::error!(messages = valid.len(), error = %error, "cannot store messages; not acknowledged");
+            if is_conflict(&error) {
+                app.metrics.store_conflicts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(messages = valid.len(), error = %error, "store lost a lock conflict with another writer; retrying");
+            } else {
+                tracing::error!(messages = valid.len(), error = %error, "cannot store messages; not acknowledged, retrying");
+            }
             for i in at {
                 ack[i] = false;
             }
@@ -298,7 +406,9 @@ pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
         }
     };
     let mut judged: Vec<&str> = Vec::new();
-    for (message, outcome) in valid.iter().zip(outcomes) {
+    // Stored messages by gateway, with their arrival when known.
+    let mut arrived: Vec<(&str, Instant)> = Vec::new();
+    for ((message, outcome), i) in valid.iter().zip(outcomes).zip(&at) {
         if outcome == Outcome::Duplicate {
             app.metrics
                 .messages_duplicate
@@ -306,6 +416,9 @@ pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
             continue;
         }
         app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
+        if let Some(at) = received.get(*i) {
+            arrived.push((message.gateway(), *at));
+        }
         let replay = match message {
             Message::Telemetry(t) => {
                 app.metrics
@@ -333,12 +446,46 @@ pub async fn handle_batch(app: &App, publishes: &[Publish]) -> Vec<bool> {
             judged.push(message.gateway());
         }
     }
-    if !judged.is_empty()
-        && let Err(error) = judge(app, Some(&judged), now).await
-    {
-        tracing::error!(gateways = ?judged, error = %error, "cannot judge buildings");
+    if !judged.is_empty() {
+        // A judging that loses a lock conflict is tried again at once; the
+        // periodic judge is the backstop.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match judge(app, Some(&judged), now).await {
+                Ok(changed) => {
+                    // The message that waited longest for the change: the
+                    // oldest of the gateways whose buildings changed.
+                    let oldest = arrived
+                        .iter()
+                        .filter(|(gw, _)| changed.iter().any(|b| b.gateway == *gw))
+                        .map(|(_, at)| *at)
+                        .min();
+                    if let Some(oldest) = oldest {
+                        app.metrics.verdict_latency.observe(oldest.elapsed());
+                    }
+                }
+                Err(error) if is_conflict(&error) && attempts < 3 => {
+                    app.metrics.store_conflicts.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(gateways = ?judged, error = %error, "judging lost a lock conflict with another writer; retrying");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(gateways = ?judged, error = %error, "cannot judge buildings");
+                }
+            }
+            break;
+        }
     }
     ack
+}
+
+/// A transaction that lost a lock conflict with another writer and may
+/// simply be tried again: PostgreSQL's `deadlock_detected` (40P01) or
+/// `serialization_failure` (40001).
+fn is_conflict(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(sqlx::Error::Database(e))
+        if matches!(e.code().as_deref(), Some("40P01" | "40001")))
 }
 
 #[cfg(test)]
@@ -409,6 +556,40 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_group_subscribes_shared_filters_and_drops_the_plain_ones() {
+        assert_eq!(
+            Consumer::Telemetry.filters(Some("riser")),
+            ["$share/riser/riser/v1/+/telemetry"]
+        );
+        assert_eq!(
+            Consumer::Events.filters(None),
+            ["riser/v1/+/status", "riser/v1/+/events"]
+        );
+        assert_eq!(
+            Consumer::Telemetry.stale_filters(None),
+            ["riser/v1/+/status", "riser/v1/+/events"]
+        );
+        assert_eq!(
+            Consumer::Events.stale_filters(Some("riser")),
+            [
+                "riser/v1/+/telemetry",
+                "$share/riser/riser/v1/+/telemetry",
+                "riser/v1/+/status",
+                "riser/v1/+/events"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_commit_is_retried_sooner_first_then_every_five_seconds() {
+        let ms = |a| retry_delay(a).as_millis();
+        assert_eq!(
+            [ms(1), ms(2), ms(3), ms(6), ms(7), ms(40)],
+            [100, 200, 400, 3200, 5000, 5000]
+        );
+    }
+
+    #[test]
     fn events_and_telemetry_are_consumed_on_two_sessions() {
         assert_eq!(Consumer::Events.streams(), [Stream::Status, Stream::Events]);
         assert_eq!(Consumer::Telemetry.streams(), [Stream::Telemetry]);
@@ -444,6 +625,7 @@ mod tests {
             host: addr.ip().to_string(),
             port: addr.port(),
             client_id: "ingest-under-test".into(),
+            shared_group: None,
             credentials: None,
         };
         let start = |consumer| {

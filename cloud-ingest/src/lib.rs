@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod registry;
 pub mod rules;
 pub mod store;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -72,26 +73,30 @@ const JUDGE_CHUNK: usize = 200;
 /// Re-judges the buildings read by `gateways` (every building if `None`):
 /// each under its row lock, from the latest values read after taking it,
 /// saving verdict, rule state and hazard changes in one commit per chunk
-/// (see [`store::Judging`]). Returns how many verdicts changed.
-pub async fn judge(
-    app: &App,
+/// (see [`store::Judging`]). Returns the buildings whose verdict changed
+/// (in commits made, if a later chunk fails).
+pub async fn judge<'a>(
+    app: &'a App,
     gateways: Option<&[&str]>,
     now: OffsetDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<&'a registry::Building>, StoreError> {
     let mut buildings: Vec<&registry::Building> = match gateways {
-        Some(gateways) => gateways
+        Some(gateways) => app
+            .registry
+            .buildings()
             .iter()
-            .flat_map(|g| app.registry.by_gateway(g))
+            .filter(|b| gateways.contains(&b.gateway.as_str()))
             .collect(),
         None => app.registry.buildings().iter().collect(),
     };
     // One lock order for every judge (no deadlock between nodes).
     buildings.sort_by(|a, b| a.id.cmp(&b.id));
     buildings.dedup_by(|a, b| a.id == b.id);
-    let mut changed = 0;
+    let mut changed = Vec::new();
     for chunk in buildings.chunks(JUDGE_CHUNK) {
+        let mut changed_here = Vec::new();
         let mut judging = app.store.begin_judging().await?;
-        let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, Option<bool>)> =
+        let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, rules::Link)> =
             HashMap::new();
         for building in chunk {
             let locked = judging.lock(&building.id).await?;
@@ -103,22 +108,23 @@ pub async fn judge(
                     .into_iter()
                     .map(|l| (l.point, l.value))
                     .collect();
-                let online = judging.gateway_online(gw).await?;
-                cache.insert(gw, (points, online));
+                let link = judging.link(gw).await?;
+                cache.insert(gw, (points, link));
             }
-            let (points, online) = &cache[gw];
+            let (points, link) = &cache[gw];
             let mut state = locked.state.clone();
             state.set_maintenance(judging.maintenance_until(&building.id, now).await?);
-            let verdict = rules::evaluate(building, points, *online, now, &app.rules, &mut state);
+            let verdict = rules::evaluate(building, points, *link, now, &app.rules, &mut state);
             if judging
                 .save(&building.id, &locked, &verdict, &state, now)
                 .await?
             {
-                changed += 1;
+                changed_here.push(*building);
             }
             hazards::reconcile(judging.connection(), building, &verdict, now, &app.hazards).await?;
         }
         judging.commit().await?;
+        changed.extend(changed_here);
     }
     Ok(changed)
 }
@@ -140,8 +146,8 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
         metrics: Metrics::default(),
         // Conditions count at once: these tests judge single readings.
         rules: rules::Settings {
-            point_stale_after: time::Duration::minutes(5),
             tuning: rules::Tuning::immediate(),
+            ..rules::Settings::default()
         },
         hazards: hazards::HazardsConfig::default(),
     });
@@ -188,6 +194,9 @@ impl Ingest {
                 point_stale_after: time::Duration::seconds(
                     config.rules.point_stale_after_secs as i64,
                 ),
+                gateway_silent_after: time::Duration::seconds(
+                    config.rules.gateway_silent_after_secs as i64,
+                ),
                 tuning: config.rules.tuning.clone(),
             },
             hazards: config.hazards.clone(),
@@ -215,6 +224,7 @@ impl Ingest {
             host,
             port,
             client_id: config.mqtt.client_id.clone(),
+            shared_group: config.mqtt.shared_group.clone(),
             credentials: config
                 .mqtt
                 .username
@@ -229,6 +239,12 @@ impl Ingest {
         if let Some(sink) = influx {
             tasks.push(tokio::spawn(sink.run(shutdown.clone())));
         }
+        // Raw readings, minutes and remembered messages past their days.
+        tasks.push(tokio::spawn(store::prune_periodically(
+            app.store.clone(),
+            config.history.clone(),
+            shutdown.clone(),
+        )));
 
         let periodic = app.clone();
         let every = Duration::from_secs(config.rules.evaluate_every_secs);
@@ -287,5 +303,68 @@ impl Ingest {
             let _ = task.await;
         }
         self.app.store.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riser_contract::{Message, Quality, Reading, Telemetry};
+    use time::macros::datetime;
+
+    /// `app`'s registry and store in a new `App` with the default
+    /// durations: nothing shared in memory, as after a restart or on
+    /// another node.
+    fn node(app: &App) -> App {
+        App {
+            registry: app.registry.clone(),
+            store: app.store.clone(),
+            influx: None,
+            metrics: Metrics::default(),
+            rules: rules::Settings::default(),
+            hazards: hazards::HazardsConfig::default(),
+        }
+    }
+
+    async fn low_tank(app: &App, seq: u64, at: OffsetDateTime) {
+        let reading = |point: &str, value| Reading {
+            point: point.into(),
+            ts: at,
+            value: Some(value),
+            unit: None,
+            quality: Quality::Good,
+            exception: None,
+            clock: None,
+        };
+        let m = Message::Telemetry(Telemetry::new(
+            "gw-B2",
+            seq,
+            vec![reading("tank.level", 0.5), reading("riser.pressure", 0.3)],
+        ));
+        app.store.ingest(&m, at).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_condition_keeps_counting_its_duration_across_a_restart_and_across_nodes() {
+        let (_dir, app) = test_app().await;
+        let t0 = datetime!(2026-11-23 08:00 UTC);
+        let first = node(&app);
+        low_tank(&first, 1, t0).await;
+        judge(&first, Some(&["gw-B2"]), t0).await.unwrap();
+        let verdict = &app.store.verdicts().await.unwrap()["B2"];
+        assert_eq!(verdict.status, rules::Status::Ok, "pending: {verdict:?}");
+
+        // Another process judges next, past the 30 s the tank must stay low.
+        let second = node(&app);
+        let later = t0 + time::Duration::seconds(40);
+        low_tank(&second, 2, later).await;
+        judge(&second, Some(&["gw-B2"]), later).await.unwrap();
+        let verdict = &app.store.verdicts().await.unwrap()["B2"];
+        assert_eq!(verdict.status, rules::Status::Failing);
+        assert_eq!(
+            verdict.reasons[0].since,
+            Some(t0),
+            "the duration counted from the first node's reading"
+        );
     }
 }

@@ -1,4 +1,5 @@
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -10,6 +11,13 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Input the handler cannot use (malformed JSON, a missing field, an
+    /// unknown filter value): 400 with the message.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The resource is not in a state the request applies to: 409.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -18,6 +26,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, self.to_string()),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, self.to_string()),
             ApiError::Store(error) => {
                 // Internals go to the log, not to the client.
                 tracing::error!(error = %error, "API request failed");
@@ -29,4 +39,11 @@ impl IntoResponse for ApiError {
         };
         (status, Json(json!({ "error": message }))).into_response()
     }
+}
+
+/// A JSON body, or a 400 JSON error naming what is wrong with it (axum's
+/// own rejection is plain text).
+pub fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|r| ApiError::BadRequest(r.body_text()))
 }

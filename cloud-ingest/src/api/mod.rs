@@ -4,8 +4,11 @@
 
 mod error;
 mod gateways;
+mod hazards;
+mod history;
+mod maintenance;
 
-pub use error::ApiError;
+pub use error::{ApiError, json_body};
 pub use gateways::{GatewayOut, SequenceOut};
 
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use riser_contract::{ClockFlag, Quality};
 use serde::{Deserialize, Serialize};
@@ -29,6 +32,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(dashboard))
         .route("/api/buildings", get(list_buildings))
         .route("/api/buildings/{id}", get(get_building))
+        .route(
+            "/api/buildings/{id}/maintenance",
+            get(maintenance::list).post(maintenance::set),
+        )
+        .route(
+            "/api/buildings/{id}/maintenance/end",
+            post(maintenance::end),
+        )
+        .route(
+            "/api/buildings/{id}/points/{point}/history",
+            get(history::get),
+        )
+        .route("/api/hazards", get(hazards::list))
+        .route("/api/hazards/{id}", get(hazards::get))
+        .route(
+            "/api/hazards/{id}/acknowledge",
+            axum::routing::post(hazards::acknowledge),
+        )
+        .route(
+            "/api/hazards/{id}/remarks",
+            axum::routing::post(hazards::remark),
+        )
+        .route(
+            "/api/hazards/{id}/close",
+            axum::routing::post(hazards::close),
+        )
         .route("/api/gateways", get(gateways::list))
         .route("/api/gateways/{id}", get(gateways::get))
         .route("/healthz", get(healthz))

@@ -6,6 +6,18 @@
 //! number recalled). The others are not in `FIRE_CODES.md` yet and are
 //! marked where they are defined; every number that is not [text] is also a
 //! configurable default in [`super::Tuning`] or the building record.
+//!
+//! Checked in public material (session of 2026-11-23): the announcement of
+//! GB 55036-2022 《消防设施通用规范》 lists GB 50116-2013 10.1.1 among the
+//! mandatory clauses it abolished from 2023-03-01, so that number exists
+//! and was mandatory; a clause index of GB 50974-2014 shows 4.3.x is the
+//! fire pool's volume (4.3.4: two supplies, at least 100 m³, 50 m³ hydrants
+//! only), so 4.3.2 is the right section but its number stays recalled.
+//! 11.0.1, 5.3.4 and the 消防法 articles were not found in what could be
+//! searched here and stay as graded below. Since 2023-03-01 GB 55036-2022
+//! is the binding text where it overlaps these mandatory clauses; the
+//! citations name the design standards the work plans and contractors
+//! still quote.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +41,8 @@ pub const CLAUSE_PUMP_AUTO: &str = "GB 50974-2014 11.0.1";
 /// tank). [secondary: 5.3.4 quoted by exam notes]
 pub const CLAUSE_JOCKEY_STARTS: &str = "GB 50974-2014 5.3.4";
 /// The fire alarm system has mains and a backup battery. [secondary:
-/// 10.1.1, a mandatory clause]
+/// 10.1.1, a mandatory clause until GB 55036-2022 replaced it (number
+/// confirmed, wording recalled)]
 pub const CLAUSE_ALARM_POWER: &str = "GB 50116-2013 10.1.1";
 /// Units keep fire facilities intact and effective (完好有效): a tripped
 /// pump or a panel in fault. [recalled]

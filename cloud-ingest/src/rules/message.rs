@@ -203,7 +203,13 @@ fn sentence(reason: &Reason, lang: Lang) -> String {
         (Lang::En, NoData) => format!("point {point} has not reported yet"),
         (Lang::Zh, PointStale) => format!("测点 {point} 自 {since} 起未更新"),
         (Lang::En, PointStale) => format!("point {point} has not updated since {since}"),
+        (Lang::Zh, GatewayOffline) if reason.since.is_some() => {
+            format!("网关离线（自 {since} 起无消息），无法获取实时数据")
+        }
         (Lang::Zh, GatewayOffline) => "网关离线，无法获取实时数据".into(),
+        (Lang::En, GatewayOffline) if reason.since.is_some() => {
+            format!("gateway offline (nothing received since {since}); no live data")
+        }
         (Lang::En, GatewayOffline) => "gateway offline; no live data".into(),
         (Lang::Zh, Maintenance) => format!(
             "维保模式至 {}，期间照常判定但不推送告警",

@@ -282,21 +282,57 @@ impl Verdict {
     }
 }
 
+/// What the cloud knows of a building's gateway link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link {
+    /// From its last status message (`Some(false)` after it said it went
+    /// offline or its last-will arrived); `None` if it never sent one.
+    pub online: Option<bool>,
+    /// When anything from it last arrived.
+    pub last_seen: Option<OffsetDateTime>,
+}
+
+impl From<Option<bool>> for Link {
+    fn from(online: Option<bool>) -> Self {
+        Self {
+            online,
+            last_seen: None,
+        }
+    }
+}
+
+impl Link {
+    /// `Some(since)` when the gateway counts as offline at `now`: it said
+    /// so, or nothing has arrived from it for `silent_after` (`since` is
+    /// then the last arrival; unknown for a last-will without a time).
+    fn offline(
+        &self,
+        now: OffsetDateTime,
+        silent_after: time::Duration,
+    ) -> Option<Option<OffsetDateTime>> {
+        let silent = self.last_seen.is_some_and(|t| now - t > silent_after);
+        (self.online == Some(false) || silent).then_some(self.last_seen)
+    }
+}
+
 /// Judges one building from the latest values of its gateway's points and
-/// what the rules remember of it (`state`, updated in place).
-/// `gateway_online` is `Some(false)` once the gateway said it went offline;
-/// the state then stays as it was.
+/// what the rules remember of it (`state`, updated in place). A gateway
+/// that is offline ([`Link`]) makes the building `unknown`; the state then
+/// stays as it was.
 pub fn evaluate(
     building: &Building,
     points: &HashMap<String, PointValue>,
-    gateway_online: Option<bool>,
+    link: impl Into<Link>,
     now: OffsetDateTime,
     settings: &Settings,
     state: &mut RuleState,
 ) -> Verdict {
     let maintenance = state.maintenance(now);
-    let mut reasons = if gateway_online == Some(false) {
-        vec![Reason::new(Code::GatewayOffline, None)]
+    let mut reasons = if let Some(since) = link.into().offline(now, settings.gateway_silent_after) {
+        vec![Reason {
+            since,
+            ..Reason::new(Code::GatewayOffline, None)
+        }]
     } else {
         check::all(building, points, now, settings, state)
     };

@@ -20,6 +20,11 @@ pub struct Settings {
     /// State bits (pumps, panel) travel only when they change and are not
     /// aged; the gateway's online status covers them.
     pub point_stale_after: Duration,
+    /// A gateway nothing has arrived from for this long is offline, even
+    /// without its last-will (a dead link the broker has not noticed, a
+    /// gateway whose uplink hangs). GB 50440 wants the link checked at
+    /// least every 2 h; gateways report every minute.
+    pub gateway_silent_after: Duration,
     pub tuning: Tuning,
 }
 
@@ -27,6 +32,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             point_stale_after: Duration::minutes(5),
+            gateway_silent_after: Duration::minutes(10),
             tuning: Tuning::default(),
         }
     }

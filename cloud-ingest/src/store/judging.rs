@@ -15,7 +15,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{Backend, Latest, Store, StoreError, from_ms, parse_clock, to_ms};
-use crate::rules::{PointValue, RuleState, Verdict};
+use crate::rules::{Link, PointValue, RuleState, Verdict};
 
 /// A transaction that judges buildings. Dropped without [`Judging::commit`],
 /// it changes nothing.
@@ -62,6 +62,11 @@ impl Maintenance {
 }
 
 impl Store {
+    /// The pool, for modules that keep their own tables (hazards).
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+
     /// Starts judging. On SQLite this takes the writer turn for the whole
     /// transaction; keep it to a few hundred buildings.
     pub async fn begin_judging(&self) -> Result<Judging<'_>, StoreError> {
@@ -203,13 +208,17 @@ impl Judging<'_> {
         Ok(rows.iter().map(latest_row).collect())
     }
 
-    /// `Some(online)` from the gateway's last status message.
-    pub async fn gateway_online(&mut self, gateway: &str) -> Result<Option<bool>, StoreError> {
-        let online: Option<i64> = sqlx::query_scalar("SELECT online FROM gateways WHERE id = $1")
+    /// The gateway's link as stored: online from its last status message,
+    /// and when anything from it last arrived.
+    pub async fn link(&mut self, gateway: &str) -> Result<Link, StoreError> {
+        let row = sqlx::query("SELECT online, last_seen_ms FROM gateways WHERE id = $1")
             .bind(gateway)
             .fetch_optional(&mut *self.tx)
             .await?;
-        Ok(online.map(|o| o != 0))
+        Ok(row.map_or(Link::default(), |row| Link {
+            online: Some(row.get::<i64, _>("online") != 0),
+            last_seen: Some(from_ms(row.get("last_seen_ms"))),
+        }))
     }
 
     /// The end of the maintenance window in force at `now`, if any (the

@@ -9,7 +9,9 @@ mod history;
 mod judging;
 mod placement;
 
-pub use history::HistoryConfig;
+pub use history::{
+    Bucket, HistoryConfig, PRUNE_CHUNK, Pruned, RawReading, Resolution, Series, prune_periodically,
+};
 pub use judging::{Judging, Locked, Maintenance};
 pub use placement::{FUTURE_TOLERANCE, Placed, ToLatest, place};
 
@@ -194,7 +196,7 @@ impl Store {
     }
 
     /// The writer turn on SQLite; none needed on PostgreSQL.
-    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.writer.lock().await),
             Backend::Postgres => None,
@@ -309,19 +311,20 @@ impl Store {
                         sqlx::query(
                             "INSERT INTO events (gateway, seq, kind, point, ts_ms, value, quality,
                                epoch, replay, clock, gateway_ts_ms)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                             VALUES ($1, $2, $3, $4, $5, CASE WHEN $12 <> 0 THEN $6 END, $7, $8, $9, $10, $11)",
                         )
                         .bind(gateway)
                         .bind(m.seq as i64)
                         .bind(e.kind.as_str())
                         .bind(&e.point)
                         .bind(to_ms(placed.ts))
-                        .bind(e.value)
+                        .bind(split_double(e.value).0)
                         .bind(e.quality.as_str())
                         .bind(i64::from(m.epoch))
                         .bind(i64::from(m.replay))
                         .bind(e.clock.map(clock_str))
                         .bind(placed.gateway_ts.map(to_ms))
+                        .bind(split_double(e.value).1)
                         .execute(&mut *tx)
                         .await?;
                         // Alarm and fault states travel only as events: they
@@ -380,6 +383,7 @@ impl Store {
         for chunk in rows.chunks(per_insert) {
             insert_readings(&mut tx, chunk).await?;
         }
+        history::add_minutes(&mut tx, &rows, per_insert).await?;
         let mut latest: Vec<_> = latest.into_iter().collect();
         // A stable order, so two writers never lock rows crosswise.
         latest.sort_by(|a, b| a.0.cmp(&b.0));
@@ -627,7 +631,7 @@ async fn upsert_latest(
         "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
            clock, gateway_ts_ms) VALUES ",
     );
-    values_list(&mut sql, rows.len(), 9);
+    values_list_with_double(&mut sql, rows.len(), 9, Some(4));
     sql.push_str(match rule {
         ToLatest::IfNewer => {
             " ON CONFLICT (gateway, point) DO UPDATE SET
@@ -645,12 +649,13 @@ async fn upsert_latest(
             .bind(*gateway)
             .bind(latest.point.as_str())
             .bind(to_ms(latest.value.ts))
-            .bind(latest.value.value)
+            .bind(split_double(latest.value.value).0)
             .bind(latest.unit.as_deref())
             .bind(latest.value.quality.as_str())
             .bind(latest.exception.map(i64::from))
             .bind(latest.clock.map(clock_str))
-            .bind(latest.gateway_ts.map(to_ms));
+            .bind(latest.gateway_ts.map(to_ms))
+            .bind(split_double(latest.value.value).1);
     }
     query.execute(&mut **tx).await?;
     Ok(())
@@ -658,14 +663,45 @@ async fn upsert_latest(
 
 /// Appends `($1,…,$columns),($columns+1,…),…` for `rows` rows.
 fn values_list(sql: &mut String, rows: usize, columns: usize) {
+    values_list_with_double(sql, rows, columns, None);
+}
+
+/// As [`values_list`], where column `double` (1-based), a nullable float,
+/// is bound as a float and a flag after the row's other columns (so each
+/// row binds `columns + 1` parameters) and written as
+/// `CASE WHEN $flag <> 0 THEN $value END`.
+///
+/// Why: sqlx 0.9's Any driver sends a NULL `f64` to PostgreSQL typed as
+/// `float4` (`sqlx-core/src/any/arguments.rs`); a cached statement first
+/// prepared with such a NULL then refuses a real value (22P03, "incorrect
+/// binary data format"). Never binding a NULL float avoids it on both back
+/// ends.
+fn values_list_with_double(sql: &mut String, rows: usize, columns: usize, double: Option<usize>) {
+    let per_row = columns + usize::from(double.is_some());
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
+        let base = row * per_row;
         for column in 1..=columns {
             let sep = if column == 1 { "" } else { "," };
-            let _ = write!(sql, "{sep}${}", row * columns + column);
+            if double == Some(column) {
+                let _ = write!(
+                    sql,
+                    "{sep}CASE WHEN ${} <> 0 THEN ${} END",
+                    base + per_row,
+                    base + column
+                );
+            } else {
+                let _ = write!(sql, "{sep}${}", base + column);
+            }
         }
         sql.push(')');
     }
+}
+
+/// A nullable float as bound by [`values_list_with_double`]: the value (0
+/// when absent) and whether it is present.
+fn split_double(value: Option<f64>) -> (f64, i64) {
+    (value.unwrap_or(0.0), i64::from(value.is_some()))
 }
 
 struct ReadingRow<'a> {
@@ -691,14 +727,14 @@ async fn insert_readings(
         "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception,
            seq, epoch, replay, clock, gateway_ts_ms) VALUES ",
     );
-    values_list(&mut sql, rows.len(), 12);
+    values_list_with_double(&mut sql, rows.len(), 12, Some(4));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
         query = query
             .bind(r.gateway)
             .bind(r.point)
             .bind(r.ts_ms)
-            .bind(r.value)
+            .bind(split_double(r.value).0)
             .bind(r.unit)
             .bind(r.quality)
             .bind(r.exception)
@@ -706,7 +742,8 @@ async fn insert_readings(
             .bind(r.epoch)
             .bind(r.replay)
             .bind(r.clock)
-            .bind(r.gateway_ts_ms);
+            .bind(r.gateway_ts_ms)
+            .bind(split_double(r.value).1);
     }
     query.execute(&mut **tx).await?;
     Ok(())

@@ -526,3 +526,32 @@ async fn a_sqlite_store_commits_durably_in_wal_mode() {
         .unwrap();
     assert_eq!((mode.as_str(), sync, busy), ("wal", 2, 10_000));
 }
+
+#[tokio::test]
+async fn readings_without_a_value_and_then_with_one_are_stored_on_every_back_end() {
+    // sqlx's Any driver types a NULL float as float4 for PostgreSQL; a
+    // statement first prepared with NULLs used to refuse real values.
+    let (_dir, store) = store().await;
+    let t0 = datetime!(2026-11-22 08:00 UTC);
+    let unreachable = |ts| Reading {
+        value: None,
+        quality: Quality::Unreachable,
+        ..reading(ts, 0.0)
+    };
+    for seq in 1..=3 {
+        let at = t0 + time::Duration::seconds(seq as i64);
+        let m = Message::Telemetry(Telemetry::new("gw-1", seq, vec![unreachable(at)]));
+        store.ingest(&m, at).await.unwrap();
+        store.ingest(&alarm(seq, 1.0, at, None), at).await.unwrap();
+    }
+    for seq in 4..=6 {
+        let at = t0 + time::Duration::seconds(seq as i64);
+        store.ingest(&telemetry(seq, at, 2.5), at).await.unwrap();
+    }
+    let history = store.history("gw-1", "tank.level").await.unwrap();
+    let values: Vec<_> = history.iter().map(|(_, v)| *v).collect();
+    assert_eq!(values, [None, None, None, Some(2.5), Some(2.5), Some(2.5)]);
+    let latest = store.latest("gw-1").await.unwrap();
+    let level = latest.iter().find(|l| l.point == "tank.level").unwrap();
+    assert_eq!(level.value.value, Some(2.5));
+}

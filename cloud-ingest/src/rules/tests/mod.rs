@@ -15,8 +15,8 @@ const NOW: OffsetDateTime = datetime!(2026-11-22 08:00 UTC);
 /// Every condition counts at once: for thresholds.
 fn immediate() -> Settings {
     Settings {
-        point_stale_after: Duration::minutes(5),
         tuning: Tuning::immediate(),
+        ..Settings::default()
     }
 }
 

@@ -348,3 +348,34 @@ fn an_offline_gateway_is_unknown_and_leaves_the_state_alone() {
     assert_eq!(codes(&v), [Code::GatewayOffline]);
     assert_eq!(state, before);
 }
+
+#[test]
+fn a_gateway_silent_past_its_patrol_interval_is_offline_since_its_last_message() {
+    let settings = Settings::default();
+    let site = Site::with_cabinet_and_panel();
+    let link = |ago: i64| Link {
+        online: Some(true),
+        last_seen: Some(NOW - Duration::seconds(ago)),
+    };
+    let quiet = settings.gateway_silent_after.whole_seconds();
+    let judged = |ago| {
+        evaluate(
+            &building(),
+            &site.0,
+            link(ago),
+            NOW,
+            &settings,
+            &mut RuleState::default(),
+        )
+    };
+    assert_eq!(judged(quiet - 1).status, Status::Ok);
+    let v = judged(quiet + 1);
+    assert_eq!(v.status, Status::Unknown);
+    let reason = only(&v, Code::GatewayOffline);
+    assert_eq!(reason.since, Some(NOW - Duration::seconds(quiet + 1)));
+    assert!(
+        render(reason, Lang::Zh).contains("起无消息"),
+        "{}",
+        render(reason, Lang::Zh)
+    );
+}
