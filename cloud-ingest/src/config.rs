@@ -91,8 +91,9 @@ pub struct MqttConfig {
     /// and sequence number). Mosquitto 2 shares round robin among every
     /// member that has a session, connected or not: a stopped node's share
     /// waits in its session until it connects again (restart it; see
-    /// `max_queued_messages` in mosquitto.conf). A name without `/`, `+`
-    /// or `#`. Unset: this node takes every message itself.
+    /// `max_queued_messages` in mosquitto.conf). Needs a PostgreSQL
+    /// `database_url` shared by the nodes. A name without `/`, `+` or `#`.
+    /// Unset: this node takes every message itself.
     #[serde(default)]
     pub shared_group: Option<String>,
     /// User name, if the broker requires one.
@@ -224,6 +225,17 @@ impl Config {
             ));
         }
         config.mqtt.validate().map_err(ConfigError::Invalid)?;
+        if config.mqtt.shared_group.is_some()
+            && config
+                .database_url
+                .as_deref()
+                .and_then(crate::store::Backend::of)
+                != Some(crate::store::Backend::Postgres)
+        {
+            return Err(ConfigError::Invalid(
+                "key `mqtt.shared_group`: nodes that share the messages must share one PostgreSQL database (`database_url = \"postgres://…\"`), not each its own SQLite".into(),
+            ));
+        }
         if let Some(url) = &config.database_url
             && crate::store::Backend::of(url).is_none()
         {
@@ -290,7 +302,7 @@ mod tests {
         let load = |group: &str| {
             std::fs::write(
                 &path,
-                format!("registry = \"b.csv\"\n[mqtt]\nclient_id = \"riser-ingest-2\"\nshared_group = \"{group}\"\n"),
+                format!("registry = \"b.csv\"\ndatabase_url = \"postgres://riser@db/riser\"\n[mqtt]\nclient_id = \"riser-ingest-2\"\nshared_group = \"{group}\"\n"),
             )
             .unwrap();
             Config::load(Some(&path))
@@ -303,6 +315,16 @@ mod tests {
             let err = load(bad).unwrap_err().to_string();
             assert!(err.contains("mqtt.shared_group"), "{bad}: {err}");
         }
+        std::fs::write(
+            &path,
+            "registry = \"b.csv\"\n[mqtt]\nshared_group = \"riser\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("PostgreSQL"),
+            "one SQLite per node is refused: {err}"
+        );
     }
 
     #[test]

@@ -57,6 +57,25 @@ impl Mosquitto {
         Ok(broker)
     }
 
+    /// A broker like [`Mosquitto::start`] without persistence, for
+    /// benchmarks: nothing is saved to disk under load, and a client's
+    /// queue holds up to 100 000 messages.
+    pub async fn start_in_memory() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), conf)?;
+        let mut broker = Self {
+            port,
+            dir,
+            child: None,
+        };
+        broker.resume().await?;
+        Ok(broker)
+    }
+
     /// Starts (again) on the same port with the same persistence.
     pub async fn resume(&mut self) -> anyhow::Result<()> {
         let child = Command::new(mosquitto_binary()?)
@@ -368,4 +387,136 @@ pub fn ingest_config(data_dir: &Path, broker_port: u16, name: &str) -> riser_ing
         data_dir.display(),
     ))
     .expect("a valid ingest config")
+}
+
+/// The PostgreSQL server the tests use: `RISER_TEST_DATABASE_URL`
+/// (`postgres://user@host:port`), else the one `scripts/test` starts,
+/// `postgres://postgres@127.0.0.1:5432` (trust authentication).
+pub fn postgres_server() -> String {
+    std::env::var("RISER_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh, empty PostgreSQL database of this test's own, named
+/// `riser_test_{label}_{pid}_{n}` (so `scripts/test` drops any left over).
+pub struct PgDatabase {
+    /// Its URL, for `database_url`.
+    pub url: String,
+    name: String,
+    server: String,
+}
+
+impl PgDatabase {
+    /// Creates it on [`postgres_server`]; fails, saying so, if the server
+    /// does not answer: a test that needs PostgreSQL never skips silently.
+    pub async fn create(label: &str) -> anyhow::Result<Self> {
+        use sqlx::{Connection, Executor};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let server = postgres_server();
+        let name = format!(
+            "riser_test_{label}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .with_context(|| {
+                format!("PostgreSQL at {server} does not answer (scripts/test installs and starts it; RISER_TEST_DATABASE_URL names another)")
+            })?;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .await?;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
+        admin.close().await?;
+        Ok(Self {
+            url: format!("{server}/{name}"),
+            name,
+            server,
+        })
+    }
+
+    /// A connection of the test's own, to look at what was stored.
+    pub async fn connect(&self) -> anyhow::Result<sqlx::PgConnection> {
+        use sqlx::Connection;
+        Ok(sqlx::PgConnection::connect(&self.url).await?)
+    }
+
+    /// Drops it, closing whatever is still connected.
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        use sqlx::{Connection, Executor};
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await?;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .await?;
+        admin.close().await?;
+        Ok(())
+    }
+}
+
+/// An MQTT client publishing at QoS 1 as gateways do, counting the
+/// broker's acknowledgements.
+pub struct Publisher {
+    client: rumqttc::AsyncClient,
+    acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publisher {
+    /// Connects (clean session) to the broker on loopback `port`.
+    pub fn connect(port: u16, client_id: &str) -> Self {
+        let mut options = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+        options
+            .set_inflight(200)
+            .set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 1000);
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counting = acked.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                        counting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(error = %error, "test publisher lost the broker; reconnecting");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        Self {
+            client,
+            acked,
+            task,
+        }
+    }
+
+    /// Queues one message at QoS 1.
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> anyhow::Result<()> {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await?;
+        Ok(())
+    }
+
+    /// Messages the broker has acknowledged.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

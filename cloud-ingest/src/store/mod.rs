@@ -661,13 +661,8 @@ async fn upsert_latest(
     Ok(())
 }
 
-/// Appends `($1,…,$columns),($columns+1,…),…` for `rows` rows.
-fn values_list(sql: &mut String, rows: usize, columns: usize) {
-    values_list_with_double(sql, rows, columns, None);
-}
-
-/// As [`values_list`], where column `double` (1-based), a nullable float,
-/// is bound as a float and a flag after the row's other columns (so each
+/// Appends `($1,…,$columns),($columns+1,…),…` for `rows` rows, where
+/// column `double` (1-based), a nullable float, is bound as a float and a flag after the row's other columns (so each
 /// row binds `columns + 1` parameters) and written as
 /// `CASE WHEN $flag <> 0 THEN $value END`.
 ///

@@ -9,8 +9,12 @@
 //!                                   a backlog drained to Mosquitto at P (default 1883): readings/s, bytes per reading on the wire
 //! riser-bench alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P]
 //!                                   fire alarm at a simulated panel → stored by cloud-ingest, while N readings drain
-//! riser-bench ingest [--readings N] [--database postgres://…] [--port P]
-//!                                   readings/s stored by cloud-ingest with rules on (SQLite, or the given PostgreSQL database, emptied first)
+//! riser-bench ingest [--readings N] [--database postgres://…] [--port P] [--instances N] [--window W]
+//!                                   readings/s stored by cloud-ingest with rules on (SQLite, or the given PostgreSQL database,
+//!                                   emptied first) and the verdict latency under that load; with --instances N > 1 (PostgreSQL),
+//!                                   the same with one node and with N nodes in an MQTT shared subscription, side by side;
+//!                                   the publisher keeps at most W messages per node unstored (default 64); through a
+//!                                   Mosquitto of its own (in memory, fresh per run) unless --port names a broker
 //! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
 //!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
 //!                                   --external-sim polls a `riser-sim serve` already running on the points' ports
@@ -47,6 +51,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+mod ingest;
 mod store_forward;
 
 fn num<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T>
@@ -79,10 +84,14 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Some("ingest") => {
-            store_forward::ingest(
+            ingest::ingest(
                 num(&args, "--readings", 1_000_000)?,
                 arg(&args, "--database"),
-                num(&args, "--port", 1883)?,
+                arg(&args, "--port")
+                    .map(|p| p.parse().with_context(|| format!("--port {p}")))
+                    .transpose()?,
+                num(&args, "--instances", 1)?,
+                num(&args, "--window", 64)?,
             )
             .await
         }
@@ -105,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
-            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P]"
+            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W]"
         ),
     }
 }

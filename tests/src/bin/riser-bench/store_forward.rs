@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Readings of one poll cycle of `points` points at `ts`: levels and
 /// pressures that wander a little from cycle to cycle, as real ones do.
-fn cycle(points: usize, cycle: u64, ts: OffsetDateTime) -> Vec<Reading> {
+pub(crate) fn cycle(points: usize, cycle: u64, ts: OffsetDateTime) -> Vec<Reading> {
     (0..points)
         .map(|p| {
             // A cheap deterministic wobble of a few millimetres / kPa.
@@ -47,7 +47,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -333,115 +333,5 @@ pub async fn alarm_latency(
     gateway.join().await;
     ingest.join().await;
     sim.join().await;
-    Ok(())
-}
-
-/// Readings/s stored by cloud-ingest with rules on: `readings` readings in
-/// telemetry messages of 500 from 20 gateways (each the gateway of a
-/// registered building), published at QoS 1 to the broker at `port`, into
-/// SQLite or, with `database`, that PostgreSQL database (emptied first).
-pub async fn ingest(readings: u64, database: Option<String>, port: u16) -> anyhow::Result<()> {
-    use rumqttc::{AsyncClient, MqttOptions, QoS};
-    let shutdown = CancellationToken::new();
-    let dir = tempfile::tempdir()?;
-    let specs: Vec<BuildingSpec> = (0..20)
-        .map(|i| BuildingSpec::example(&format!("ING-{i:02}")))
-        .collect();
-    let registry = riser_ingest::Registry::new(
-        specs
-            .iter()
-            .map(|s| site::registry_building(s, "梁平区", "梁山街道"))
-            .collect(),
-    )?;
-    let mut config = riser_e2e::ingest_config(
-        &dir.path().join("ingest"),
-        port,
-        &format!("bench-ingest-{}", std::process::id()),
-    );
-    if let Some(url) = &database {
-        reset_postgres(url).await?;
-        config.database_url = Some(url.clone());
-    }
-    let backend = if database.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let ingest = riser_ingest::Ingest::start(config, registry, shutdown.clone()).await?;
-
-    let mut options = MqttOptions::new(
-        format!("bench-pub-{}", std::process::id()),
-        "127.0.0.1",
-        port,
-    );
-    options
-        .set_inflight(200)
-        .set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(options, 1000);
-    let driver = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    let messages = readings / 500;
-    let start = OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let publisher = {
-        let client = client.clone();
-        let specs = specs.clone();
-        tokio::spawn(async move {
-            for m in 0..messages {
-                let spec = &specs[(m % 20) as usize];
-                let gateway = site::gateway_id(spec);
-                let seq = m / 20 + 1;
-                let ts = start + time::Duration::seconds(seq as i64);
-                let mut batch = cycle(498, seq, ts);
-                for (point, value) in [("tank.level", 3.0), ("riser.pressure", 0.1)] {
-                    batch.push(Reading {
-                        point: point.into(),
-                        ts,
-                        value: Some(value),
-                        unit: None,
-                        quality: Quality::Good,
-                        exception: None,
-                        clock: None,
-                    });
-                }
-                let payload = riser_contract::compress(&riser_contract::encode(&Telemetry::new(
-                    &gateway, seq, batch,
-                )));
-                client
-                    .publish(
-                        riser_contract::topic(&gateway, riser_contract::Stream::Telemetry),
-                        QoS::AtLeastOnce,
-                        false,
-                        payload,
-                    )
-                    .await?;
-            }
-            anyhow::Ok(())
-        })
-    };
-    let started = Instant::now();
-    let want = messages * 500;
-    while ingest.app.metrics.readings_stored.load(Ordering::Relaxed) < want {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let elapsed = started.elapsed();
-    publisher.await??;
-    println!(
-        "cloud-ingest, rules on, {backend}: {want} readings in {} messages from 20 gateways: {:.0} readings/s ({:.2} s)",
-        messages,
-        want as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
-    );
-    driver.abort();
-    shutdown.cancel();
-    ingest.join().await;
-    Ok(())
-}
-
-/// Empties the benchmark's PostgreSQL database.
-async fn reset_postgres(url: &str) -> anyhow::Result<()> {
-    use sqlx::{Connection, Executor};
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        .await?;
-    conn.close().await?;
     Ok(())
 }
