@@ -18,11 +18,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use riser_contract::Quality;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -86,35 +83,6 @@ pub struct BucketOut {
     pub bad: u64,
 }
 
-/// A refused request (400) or a failure.
-pub enum Refused {
-    Bad(String),
-    Api(ApiError),
-}
-
-impl From<ApiError> for Refused {
-    fn from(e: ApiError) -> Self {
-        Refused::Api(e)
-    }
-}
-
-impl From<crate::store::StoreError> for Refused {
-    fn from(e: crate::store::StoreError) -> Self {
-        Refused::Api(e.into())
-    }
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        match self {
-            Refused::Bad(message) => {
-                (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
-            }
-            Refused::Api(e) => e.into_response(),
-        }
-    }
-}
-
 /// The range and resolution asked, at `now`.
 pub fn parse(
     q: &HistoryQuery,
@@ -156,13 +124,14 @@ pub async fn get(
     State(app): State<Arc<App>>,
     Path((id, point)): Path<(String, String)>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
-) -> Result<Json<HistoryOut>, Refused> {
+) -> Result<Json<HistoryOut>, ApiError> {
     let building = app
         .registry
         .get(&id)
         .ok_or(ApiError::NotFound("building"))?;
-    let Query(query) = query.map_err(|e| Refused::Bad(e.body_text()))?;
-    let (from, to, resolution) = parse(&query, OffsetDateTime::now_utc()).map_err(Refused::Bad)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (from, to, resolution) =
+        parse(&query, OffsetDateTime::now_utc()).map_err(ApiError::BadRequest)?;
     let series = app
         .store
         .series(&building.gateway, &point, from, to, resolution)
@@ -208,8 +177,9 @@ fn bucket_out(b: Bucket) -> BucketOut {
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode};
     use riser_contract::{Message, Reading, Telemetry};
+    use serde_json::json;
     use tower::ServiceExt;
 
     async fn get_json(app: &Arc<App>, uri: &str) -> (StatusCode, serde_json::Value) {

@@ -54,6 +54,8 @@ struct Run {
     flips_lost: u64,
     /// The machine's CPU time in use over the run (all processes), 0-1.
     cpu_busy: f64,
+    /// This process's part of it (the nodes and the publisher), 0-1.
+    cpu_self: f64,
 }
 
 /// `readings` readings into SQLite (one node) or, with `database`, into
@@ -107,11 +109,12 @@ pub async fn ingest(
         runs.push(run);
     }
     println!(
-        "{:>6} {:>12} {:>8} {:>5} {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
+        "{:>6} {:>12} {:>8} {:>5} {:>5} {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
         "nodes",
         "readings/s",
         "seconds",
         "CPU",
+        "self",
         "messages per node",
         "node p50",
         "node p99",
@@ -125,11 +128,12 @@ pub async fn ingest(
         let node = latency(&mut run.node_latency);
         let flip = latency(&mut run.flip_latency);
         println!(
-            "{:>6} {:>12.0} {:>8.2} {:>4.0}% {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
+            "{:>6} {:>12.0} {:>8.2} {:>4.0}% {:>4.0}% {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
             run.nodes,
             run.readings as f64 / run.elapsed.as_secs_f64(),
             run.elapsed.as_secs_f64(),
             run.cpu_busy * 100.0,
+            run.cpu_self * 100.0,
             run.per_node
                 .iter()
                 .map(u64::to_string)
@@ -159,7 +163,7 @@ pub async fn ingest(
         );
     }
     println!(
-        "CPU: the whole machine's, {} cores, busy over the run (everything running counts); latency in ms; node: MQTT receive → verdict change committed (riser_ingest_verdict_latency_seconds, `changes` samples); flip: published → committed",
+        "CPU: the whole machine's ({} cores) busy over the run, everything running counts; self: this process's part (nodes, publisher; not PostgreSQL or the broker); latency in ms; node: MQTT receive → verdict change committed (riser_ingest_verdict_latency_seconds, `changes` samples); flip: published → committed",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     Ok(())
@@ -354,6 +358,7 @@ async fn run(
     // The load, at most `window` messages per node ahead of the store.
     let window = window * nodes as u64;
     let cpu_start = cpu_jiffies();
+    let self_start = self_jiffies();
     let started = Instant::now();
     let handled = |ingests: &[Ingest]| {
         total(ingests, |m| &m.messages_stored) + total(ingests, |m| &m.messages_duplicate)
@@ -384,11 +389,12 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let cpu_busy = match (cpu_start, cpu_jiffies()) {
-        (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 => {
-            (busy1 - busy0) as f64 / (all1 - all0) as f64
-        }
-        _ => f64::NAN,
+    let (cpu_busy, cpu_self) = match (cpu_start, cpu_jiffies(), self_start, self_jiffies()) {
+        (Some((busy0, all0)), Some((busy1, all1)), Some(self0), Some(self1)) if all1 > all0 => (
+            (busy1 - busy0) as f64 / (all1 - all0) as f64,
+            (self1 - self0) as f64 / (all1 - all0) as f64,
+        ),
+        _ => (f64::NAN, f64::NAN),
     };
     loading.store(false, Ordering::Relaxed);
     let (flip_latency, flips_lost) = flipper.await??;
@@ -419,6 +425,7 @@ async fn run(
         flip_latency,
         flips_lost,
         cpu_busy,
+        cpu_self,
     };
     drop(publisher);
     shutdown.cancel();
@@ -451,6 +458,13 @@ fn cpu_jiffies() -> Option<(u64, u64)> {
     let idle = fields.get(3)? + fields.get(4)?;
     let all: u64 = fields.iter().take(8).sum();
     Some((all - idle, all))
+}
+
+/// CPU time of this process so far (jiffies, `/proc/self/stat`).
+fn self_jiffies() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 /// Ends the persistent session of `client_id` at the broker: connects with

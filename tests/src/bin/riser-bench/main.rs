@@ -66,6 +66,14 @@ where
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Warnings and errors of the parts under test to stderr; RUST_LOG filters.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,rumqttd=off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("outbox-write") => {
