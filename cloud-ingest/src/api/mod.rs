@@ -1,5 +1,8 @@
 //! The HTTP API and dashboard (axum): `GET /api/buildings`,
-//! `GET /api/buildings/{id}`, `GET /api/gateways`, `GET /api/gateways/{id}`,
+//! `GET /api/buildings/{id}`, maintenance windows under
+//! `/api/buildings/{id}/maintenance`, chart history at
+//! `GET /api/buildings/{id}/points/{point}/history`, hazard items under
+//! `/api/hazards`, `GET /api/gateways`, `GET /api/gateways/{id}`,
 //! `GET /healthz`, `GET /metrics`, `GET /`.
 
 mod error;
