@@ -96,12 +96,22 @@ pub struct MqttConfig {
     /// Unset: this node takes every message itself.
     #[serde(default)]
     pub shared_group: Option<String>,
+    /// Telemetry batches this node stores at once on PostgreSQL (1-8):
+    /// while one commits, the next is written, so one node keeps the
+    /// database busy. Row locks order them, as between two nodes. On
+    /// SQLite (one writer) and for events and status, always 1.
+    #[serde(default = "default_parallel_batches")]
+    pub parallel_batches: usize,
     /// User name, if the broker requires one.
     #[serde(default)]
     pub username: Option<String>,
     /// Password, if the broker requires one.
     #[serde(default)]
     pub password: Option<String>,
+}
+
+fn default_parallel_batches() -> usize {
+    2
 }
 
 impl MqttConfig {
@@ -120,6 +130,12 @@ impl MqttConfig {
                 "key `mqtt.shared_group`: `{group}` must be a non-empty name without `/`, `+` or `#`"
             ));
         }
+        if !(1..=8).contains(&self.parallel_batches) {
+            return Err(format!(
+                "key `mqtt.parallel_batches`: {} is not between 1 and 8",
+                self.parallel_batches
+            ));
+        }
         Ok(())
     }
 }
@@ -131,6 +147,7 @@ impl Default for MqttConfig {
             embedded_listen: default_embedded_listen(),
             client_id: default_client_id(),
             shared_group: None,
+            parallel_batches: default_parallel_batches(),
             username: None,
             password: None,
         }
@@ -325,6 +342,25 @@ mod tests {
             err.contains("PostgreSQL"),
             "one SQLite per node is refused: {err}"
         );
+    }
+
+    #[test]
+    fn parallel_batches_are_between_one_and_eight() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        let load = |n: usize| {
+            std::fs::write(
+                &path,
+                format!("registry = \"b.csv\"\n[mqtt]\nparallel_batches = {n}\n"),
+            )
+            .unwrap();
+            Config::load(Some(&path))
+        };
+        assert_eq!(load(4).unwrap().mqtt.parallel_batches, 4);
+        for bad in [0, 9] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains("mqtt.parallel_batches"), "{bad}: {err}");
+        }
     }
 
     #[test]

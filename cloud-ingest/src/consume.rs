@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::store::{Outcome, StoreError};
+use crate::store::{Backend, Outcome, StoreError};
 use crate::{App, judge};
 
 /// Broker address and client identity.
@@ -38,6 +38,8 @@ pub struct Connection {
     pub client_id: String,
     /// The MQTT shared-subscription group this node consumes in, if any.
     pub shared_group: Option<String>,
+    /// Telemetry batches stored at once on PostgreSQL (`mqtt.parallel_batches`).
+    pub parallel_batches: usize,
     pub credentials: Option<(String, String)>,
 }
 
@@ -178,6 +180,13 @@ pub async fn run_consumer(
     // Each publish with the moment it arrived (for the verdict latency).
     let (tx, mut rx) = mpsc::unbounded_channel::<(Publish, Instant)>();
 
+    // Telemetry on PostgreSQL is stored by `parallel_batches` transactions
+    // at once (row locks order them, as between two nodes); alarms, and
+    // anything on SQLite (one writer), one batch at a time, in order.
+    let parallel = match (consumer, app.store.backend()) {
+        (Consumer::Telemetry, Backend::Postgres) => connection.parallel_batches,
+        _ => 1,
+    };
     // The driver outlives `shutdown` a little, to send the last
     // acknowledgements and a clean DISCONNECT.
     let stop_driver = CancellationToken::new();
@@ -191,14 +200,23 @@ pub async fn run_consumer(
         stop_driver.clone(),
     ));
 
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut received = Vec::with_capacity(MAX_BATCH);
-    'consume: loop {
+    let mut storing = tokio::task::JoinSet::new();
+    loop {
+        if storing.len() >= parallel {
+            stored(storing.join_next().await);
+            continue;
+        }
         let first = tokio::select! {
             () = shutdown.cancelled() => break,
+            done = storing.join_next(), if !storing.is_empty() => {
+                stored(done);
+                continue;
+            }
             publish = rx.recv() => match publish { Some(p) => p, None => break },
         };
         // Whatever else has arrived meanwhile goes in the same commit.
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut received = Vec::with_capacity(MAX_BATCH);
         let mut next = Some(first);
         while let Some((publish, at)) = next {
             batch.push(publish);
@@ -209,32 +227,18 @@ pub async fn run_consumer(
                 None
             };
         }
-        // What could not be stored is tried again (new messages wait at the
-        // broker meanwhile); at shutdown it stays unacknowledged, and the
-        // broker delivers it again when this session reconnects.
-        let mut attempt = 0;
-        loop {
-            let acks = handle_batch(&app, &batch, &received).await;
-            let mut kept = acks.iter().map(|ack| !ack);
-            received.retain(|_| kept.next().unwrap_or(false));
-            let mut failed = Vec::new();
-            for (publish, ack) in batch.drain(..).zip(acks) {
-                if !ack {
-                    failed.push(publish);
-                } else if let Err(error) = client.ack(&publish).await {
-                    tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
-                }
-            }
-            batch = failed;
-            if batch.is_empty() {
-                break;
-            }
-            attempt += 1;
-            tokio::select! {
-                () = shutdown.cancelled() => break 'consume,
-                () = tokio::time::sleep(retry_delay(attempt)) => {}
-            }
-        }
+        storing.spawn(store_and_ack(
+            app.clone(),
+            consumer,
+            client.clone(),
+            batch,
+            received,
+            shutdown.clone(),
+        ));
+    }
+    // Batches being stored finish (or, failing, give up at shutdown).
+    while let Some(done) = storing.join_next().await {
+        stored(Some(done));
     }
     // The acknowledgements queued so far go out before the DISCONNECT; what
     // arrives meanwhile stays unacknowledged and comes back later. A broker
@@ -251,6 +255,51 @@ pub async fn run_consumer(
     consumer
         .connected(&app.metrics)
         .store(false, Ordering::Relaxed);
+}
+
+/// Stores a batch and acknowledges what may be. What could not be stored
+/// is tried again (new messages wait at the broker meanwhile); at shutdown
+/// it stays unacknowledged, and the broker delivers it again when this
+/// session reconnects.
+async fn store_and_ack(
+    app: Arc<App>,
+    consumer: Consumer,
+    client: AsyncClient,
+    mut batch: Vec<Publish>,
+    mut received: Vec<Instant>,
+    shutdown: CancellationToken,
+) {
+    let mut attempt = 0;
+    loop {
+        let acks = handle_batch(&app, &batch, &received).await;
+        let mut kept = acks.iter().map(|ack| !ack);
+        received.retain(|_| kept.next().unwrap_or(false));
+        let mut failed = Vec::new();
+        for (publish, ack) in batch.drain(..).zip(acks) {
+            if !ack {
+                failed.push(publish);
+            } else if let Err(error) = client.ack(&publish).await {
+                tracing::warn!(consumer = consumer.name(), error = %error, "cannot acknowledge; the broker will deliver again");
+            }
+        }
+        batch = failed;
+        if batch.is_empty() {
+            return;
+        }
+        attempt += 1;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(retry_delay(attempt)) => {}
+        }
+    }
+}
+
+/// Logs a storing task that panicked (its messages stay unacknowledged
+/// and come back when the session reconnects).
+fn stored(done: Option<Result<(), tokio::task::JoinError>>) {
+    if let Some(Err(error)) = done {
+        tracing::error!(error = %error, "storing a batch failed");
+    }
 }
 
 /// The pause before the `attempt`th retry of a commit: 100 ms, doubling,
@@ -626,6 +675,7 @@ mod tests {
             port: addr.port(),
             client_id: "ingest-under-test".into(),
             shared_group: None,
+            parallel_batches: 2,
             credentials: None,
         };
         let start = |consumer| {

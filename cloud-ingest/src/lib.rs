@@ -225,6 +225,7 @@ impl Ingest {
             port,
             client_id: config.mqtt.client_id.clone(),
             shared_group: config.mqtt.shared_group.clone(),
+            parallel_batches: config.mqtt.parallel_batches,
             credentials: config
                 .mqtt
                 .username

@@ -18,7 +18,6 @@
 //!   a table of 100 M readings without another index on `readings`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::time::{Duration as StdDuration, Instant};
 
 use riser_contract::Quality;
@@ -27,7 +26,8 @@ use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
 
-use super::{ReadingRow, Store, StoreError, from_ms, to_ms};
+use super::rows::RowShape;
+use super::{Backend, ReadingRow, Store, StoreError, from_ms, to_ms};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -162,36 +162,31 @@ fn aggregate<'a>(rows: &[ReadingRow<'a>]) -> Vec<((&'a str, &'a str, i64), Minut
 /// transaction: one upsert of up to `per_insert` minutes per statement.
 pub(super) async fn add_minutes(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     rows: &[ReadingRow<'_>],
     per_insert: usize,
 ) -> Result<(), sqlx::Error> {
+    // min and max are bound as numbers even when `n` is 0 and made NULL
+    // here (see [`super::rows::split_double`]).
+    const SHAPE: RowShape = RowShape {
+        params: 8,
+        columns: &[
+            "{1}",
+            "{2}",
+            "{3}",
+            "{4}",
+            "{5}",
+            "CASE WHEN {4} > 0 THEN {6} END",
+            "CASE WHEN {4} > 0 THEN {7} END",
+            "{8}",
+        ],
+    };
     let minutes = aggregate(rows);
     for chunk in minutes.chunks(per_insert) {
         let mut sql = String::from(
-            "INSERT INTO readings_minute (gateway, point, minute_ms, n, bad, min, max, sum) VALUES ",
+            "INSERT INTO readings_minute (gateway, point, minute_ms, n, bad, min, max, sum) ",
         );
-        // min and max are bound as numbers even when `n` is 0 and made NULL
-        // here: sqlx 0.9's Any driver sends a NULL f64 as a float4, and
-        // PostgreSQL keeps the parameter types of the first execution of a
-        // cached statement, so a value bound later would be refused.
-        for row in 0..chunk.len() {
-            let p = row * 8;
-            let _ = write!(
-                sql,
-                "{}(${},${},${},${},${},CASE WHEN ${n} > 0 THEN ${} END,\
-                 CASE WHEN ${n} > 0 THEN ${} END,${})",
-                if row == 0 { "" } else { "," },
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                n = p + 4,
-            );
-        }
+        SHAPE.write(&mut sql, backend, chunk.len());
         sql.push_str(
             " ON CONFLICT (gateway, point, minute_ms) DO UPDATE SET
                n = readings_minute.n + excluded.n,
@@ -338,12 +333,15 @@ impl Store {
         point: &str,
         from: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let oldest_raw: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(ts_ms) FROM readings WHERE gateway = $1 AND point = $2")
-                .bind(gateway)
-                .bind(point)
-                .fetch_one(&self.pool)
-                .await?;
+        // Written to walk either back end's index in time order and stop
+        // at the first match (SQLite's is by gateway and time).
+        let oldest_raw: Option<i64> = sqlx::query_scalar(
+            "SELECT ts_ms FROM readings WHERE gateway = $1 AND point = $2 ORDER BY ts_ms LIMIT 1",
+        )
+        .bind(gateway)
+        .bind(point)
+        .fetch_optional(&self.pool)
+        .await?;
         if oldest_raw.is_some_and(|oldest| oldest <= to_ms(from)) {
             return Ok(false);
         }

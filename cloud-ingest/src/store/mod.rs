@@ -8,6 +8,7 @@
 mod history;
 mod judging;
 mod placement;
+mod rows;
 
 pub use history::{
     Bucket, HistoryConfig, PRUNE_CHUNK, Pruned, RawReading, Resolution, Series, prune_periodically,
@@ -16,7 +17,6 @@ pub use judging::{Judging, Locked, Maintenance};
 pub use placement::{FUTURE_TOLERANCE, Placed, ToLatest, place};
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use riser_contract::{ClockFlag, Message, Stream};
@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 use crate::rules::{PointValue, Reason, Status};
 use placement::{clock_str, parse_clock};
+use rows::{RowShape, split_double};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -203,17 +204,10 @@ impl Store {
         }
     }
 
-    /// Rows per multi-row statement. SQLite looks a bound parameter up by
-    /// scanning the statement's parameter list (`sqlite3_bind_parameter_name`),
-    /// so binding costs grow with the square of the parameters: measured
-    /// here, 500 rows of 12 parameters spent 85 % of the time there. A few
-    /// dozen rows keep that small; PostgreSQL takes 500 (≤ 65 535 parameters).
-    fn rows_per_insert(&self) -> usize {
-        match self.backend {
-            Backend::Sqlite => 32,
-            Backend::Postgres => 500,
-        }
-    }
+    /// Rows per multi-row statement: 500 rows of 13 parameters stay
+    /// below both back ends' limits (SQLite 32 766, PostgreSQL 65 535);
+    /// binding is linear in the parameters (see [`rows`]).
+    const ROWS_PER_INSERT: usize = 500;
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -248,8 +242,14 @@ impl Store {
         let mut rows: Vec<ReadingRow> = Vec::new();
         let mut latest: HashMap<(&str, &str), (Latest, ToLatest)> = HashMap::new();
         let mut seen: Vec<&str> = Vec::new();
-        // Rows are locked in one order (gateway, then stream), so two
-        // writers on PostgreSQL never wait on each other crosswise.
+        // Per sequence space: messages received, highest number.
+        let mut spaces: HashMap<(&str, Stream, u32), (i64, u64)> = HashMap::new();
+        let mut statuses: Vec<(&str, &riser_contract::Status)> = Vec::new();
+        // Rows several writers update (sequence spaces, minutes, latest
+        // values, gateways) are written last, each table in key order, so
+        // on PostgreSQL a node holds their locks only for the end of its
+        // transaction, never waits on another crosswise, and the bulk of
+        // two nodes' work on one gateway's messages runs side by side.
         let mut order: Vec<usize> = (0..messages.len()).collect();
         order.sort_by_key(|&i| (messages[i].gateway(), message_stream(&messages[i])));
         for i in order {
@@ -260,11 +260,14 @@ impl Store {
                 Message::Events(m) => Some((Stream::Events, m.epoch, m.seq)),
                 Message::Status(_) => None,
             };
-            if let Some((stream, epoch, seq)) = numbered
-                && !mark_received(&mut tx, gateway, stream, epoch, seq, now_ms).await?
-            {
-                outcomes[i] = Outcome::Duplicate;
-                continue;
+            if let Some((stream, epoch, seq)) = numbered {
+                if !remember(&mut tx, gateway, stream, epoch, seq, now_ms).await? {
+                    outcomes[i] = Outcome::Duplicate;
+                    continue;
+                }
+                let space = spaces.entry((gateway, stream, epoch)).or_insert((0, seq));
+                space.0 += 1;
+                space.1 = space.1.max(seq);
             }
             match message {
                 Message::Telemetry(m) => {
@@ -350,42 +353,23 @@ impl Store {
                     }
                     seen.push(gateway);
                 }
-                Message::Status(s) => {
-                    let health = s
-                        .health
-                        .as_ref()
-                        .map(serde_json::to_string)
-                        .transpose()
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    // The last-will (and any status without them) keeps the
-                    // stored health and software version.
-                    sqlx::query(
-                        "INSERT INTO gateways (id, online, status_ms, last_seen_ms, software, health, health_ms)
-                         VALUES ($1, $2, $3, $3, $4, $5, $6)
-                         ON CONFLICT (id) DO UPDATE SET online = excluded.online,
-                           status_ms = excluded.status_ms, last_seen_ms = excluded.last_seen_ms,
-                           software = COALESCE(excluded.software, gateways.software),
-                           health = COALESCE(excluded.health, gateways.health),
-                           health_ms = COALESCE(excluded.health_ms, gateways.health_ms)",
-                    )
-                    .bind(gateway)
-                    .bind(i64::from(s.online))
-                    .bind(now_ms)
-                    .bind(&s.software)
-                    .bind(health.as_deref())
-                    .bind(health.is_some().then_some(now_ms))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                Message::Status(s) => statuses.push((gateway, s)),
             }
         }
-        let per_insert = self.rows_per_insert();
+        let per_insert = Self::ROWS_PER_INSERT;
         for chunk in rows.chunks(per_insert) {
-            insert_readings(&mut tx, chunk).await?;
+            insert_readings(&mut tx, self.backend, chunk).await?;
         }
-        history::add_minutes(&mut tx, &rows, per_insert).await?;
+        // The rows other writers update too, from here to the commit.
+        let mut spaces: Vec<_> = spaces.into_iter().collect();
+        spaces.sort_unstable_by_key(|((gateway, stream, epoch), _)| {
+            (*gateway, stream.as_str(), *epoch)
+        });
+        for ((gateway, stream, epoch), (count, highest)) in spaces {
+            count_received(&mut tx, gateway, stream, epoch, count, highest, now_ms).await?;
+        }
+        history::add_minutes(&mut tx, self.backend, &rows, per_insert).await?;
         let mut latest: Vec<_> = latest.into_iter().collect();
-        // A stable order, so two writers never lock rows crosswise.
         latest.sort_by(|a, b| a.0.cmp(&b.0));
         for rule in [ToLatest::IfNewer, ToLatest::IfAbsent] {
             let rows: Vec<(&str, &Latest)> = latest
@@ -394,11 +378,44 @@ impl Store {
                 .map(|((gateway, _), (value, _))| (*gateway, value))
                 .collect();
             for chunk in rows.chunks(per_insert) {
-                upsert_latest(&mut tx, chunk, rule).await?;
+                upsert_latest(&mut tx, self.backend, chunk, rule).await?;
             }
         }
+        // Statuses in arrival order within a gateway (the sort is stable).
+        statuses.sort_by_key(|(gateway, _)| *gateway);
         seen.sort_unstable();
         seen.dedup();
+        let mut seen = seen.into_iter().peekable();
+        for (gateway, s) in statuses {
+            while let Some(earlier) = seen.next_if(|g| *g < gateway) {
+                touch_gateway(&mut tx, earlier, now_ms).await?;
+            }
+            let health = s
+                .health
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // The last-will (and any status without them) keeps the
+            // stored health and software version.
+            sqlx::query(
+                "INSERT INTO gateways (id, online, status_ms, last_seen_ms, software, health, health_ms)
+                 VALUES ($1, $2, $3, $3, $4, $5, $6)
+                 ON CONFLICT (id) DO UPDATE SET online = excluded.online,
+                   status_ms = excluded.status_ms, last_seen_ms = excluded.last_seen_ms,
+                   software = COALESCE(excluded.software, gateways.software),
+                   health = COALESCE(excluded.health, gateways.health),
+                   health_ms = COALESCE(excluded.health_ms, gateways.health_ms)",
+            )
+            .bind(gateway)
+            .bind(i64::from(s.online))
+            .bind(now_ms)
+            .bind(&s.software)
+            .bind(health.as_deref())
+            .bind(health.is_some().then_some(now_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
         for gateway in seen {
             touch_gateway(&mut tx, gateway, now_ms).await?;
         }
@@ -575,10 +592,8 @@ fn parse_stream(s: &str) -> Option<Stream> {
         .find(|stream| stream.as_str() == s)
 }
 
-/// Records a numbered message as received; `false` if it was before. Keeps
-/// its sequence space's highest number and count, so a late message fills
-/// the gap it left.
-async fn mark_received(
+/// Records a numbered message as received; `false` if it was before.
+async fn remember(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     gateway: &str,
     stream: Stream,
@@ -598,25 +613,38 @@ async fn mark_received(
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
+    Ok(inserted > 0)
+}
+
+/// Adds `count` new messages, the highest numbered `highest`, to a
+/// sequence space's count and highest number, so a late message fills the
+/// gap it left.
+async fn count_received(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    gateway: &str,
+    stream: Stream,
+    epoch: u32,
+    count: i64,
+    highest: u64,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sequences (gateway, stream, epoch, highest, received, first_ms, last_ms)
-         VALUES ($1, $2, $3, $4, 1, $5, $5)
+         VALUES ($1, $2, $3, $4, $6, $5, $5)
          ON CONFLICT (gateway, stream, epoch) DO UPDATE SET
            highest = CASE WHEN excluded.highest > sequences.highest
                      THEN excluded.highest ELSE sequences.highest END,
-           received = sequences.received + 1, last_ms = excluded.last_ms",
+           received = sequences.received + excluded.received, last_ms = excluded.last_ms",
     )
     .bind(gateway)
     .bind(stream.as_str())
     .bind(i64::from(epoch))
-    .bind(seq as i64)
+    .bind(highest as i64)
     .bind(now_ms)
+    .bind(count)
     .execute(&mut **tx)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// The newest value of a point wins, by its placed time, not arrival order;
@@ -624,14 +652,29 @@ async fn mark_received(
 /// points (each point at most once).
 async fn upsert_latest(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     rows: &[(&str, &Latest)],
     rule: ToLatest,
 ) -> Result<(), sqlx::Error> {
+    const SHAPE: RowShape = RowShape {
+        params: 10,
+        columns: &[
+            "{1}",
+            "{2}",
+            "{3}",
+            "CASE WHEN {10} <> 0 THEN {4} END",
+            "{5}",
+            "{6}",
+            "{7}",
+            "{8}",
+            "{9}",
+        ],
+    };
     let mut sql = String::from(
         "INSERT INTO point_latest (gateway, point, ts_ms, value, unit, quality, exception,
-           clock, gateway_ts_ms) VALUES ",
+           clock, gateway_ts_ms) ",
     );
-    values_list_with_double(&mut sql, rows.len(), 9, Some(4));
+    SHAPE.write(&mut sql, backend, rows.len());
     sql.push_str(match rule {
         ToLatest::IfNewer => {
             " ON CONFLICT (gateway, point) DO UPDATE SET
@@ -661,44 +704,6 @@ async fn upsert_latest(
     Ok(())
 }
 
-/// Appends `($1,…,$columns),($columns+1,…),…` for `rows` rows, where
-/// column `double` (1-based), a nullable float, is bound as a float and a flag after the row's other columns (so each
-/// row binds `columns + 1` parameters) and written as
-/// `CASE WHEN $flag <> 0 THEN $value END`.
-///
-/// Why: sqlx 0.9's Any driver sends a NULL `f64` to PostgreSQL typed as
-/// `float4` (`sqlx-core/src/any/arguments.rs`); a cached statement first
-/// prepared with such a NULL then refuses a real value (22P03, "incorrect
-/// binary data format"). Never binding a NULL float avoids it on both back
-/// ends.
-fn values_list_with_double(sql: &mut String, rows: usize, columns: usize, double: Option<usize>) {
-    let per_row = columns + usize::from(double.is_some());
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ",(" });
-        let base = row * per_row;
-        for column in 1..=columns {
-            let sep = if column == 1 { "" } else { "," };
-            if double == Some(column) {
-                let _ = write!(
-                    sql,
-                    "{sep}CASE WHEN ${} <> 0 THEN ${} END",
-                    base + per_row,
-                    base + column
-                );
-            } else {
-                let _ = write!(sql, "{sep}${}", base + column);
-            }
-        }
-        sql.push(')');
-    }
-}
-
-/// A nullable float as bound by [`values_list_with_double`]: the value (0
-/// when absent) and whether it is present.
-fn split_double(value: Option<f64>) -> (f64, i64) {
-    (value.unwrap_or(0.0), i64::from(value.is_some()))
-}
-
 struct ReadingRow<'a> {
     gateway: &'a str,
     point: &'a str,
@@ -716,13 +721,31 @@ struct ReadingRow<'a> {
 
 async fn insert_readings(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     rows: &[ReadingRow<'_>],
 ) -> Result<(), sqlx::Error> {
+    const SHAPE: RowShape = RowShape {
+        params: 13,
+        columns: &[
+            "{1}",
+            "{2}",
+            "{3}",
+            "CASE WHEN {13} <> 0 THEN {4} END",
+            "{5}",
+            "{6}",
+            "{7}",
+            "{8}",
+            "{9}",
+            "{10}",
+            "{11}",
+            "{12}",
+        ],
+    };
     let mut sql = String::from(
         "INSERT INTO readings (gateway, point, ts_ms, value, unit, quality, exception,
-           seq, epoch, replay, clock, gateway_ts_ms) VALUES ",
+           seq, epoch, replay, clock, gateway_ts_ms) ",
     );
-    values_list_with_double(&mut sql, rows.len(), 12, Some(4));
+    SHAPE.write(&mut sql, backend, rows.len());
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
         query = query

@@ -40,6 +40,8 @@ const LOW: f64 = 1.0;
 /// What one run measured.
 struct Run {
     nodes: usize,
+    /// Telemetry batches each node stored at once (`mqtt.parallel_batches`).
+    parallel: usize,
     readings: u64,
     elapsed: Duration,
     /// Messages each node stored.
@@ -60,7 +62,9 @@ struct Run {
 
 /// `readings` readings into SQLite (one node) or, with `database`, into
 /// that PostgreSQL database (emptied before each run): with one node, and
-/// with `instances` nodes if more than one. Through the broker on loopback
+/// with `instances` nodes if more than one, each storing one batch at a
+/// time and then `parallel` at once (`mqtt.parallel_batches`; SQLite
+/// always stores one). Through the broker on loopback
 /// `port`, or one of the bench's own (Mosquitto, in memory, a fresh one per
 /// run): a shared broker carries whatever else publishes on `riser/v1/…`.
 pub async fn ingest(
@@ -69,9 +73,10 @@ pub async fn ingest(
     port: Option<u16>,
     instances: usize,
     window: u64,
+    parallel: usize,
 ) -> anyhow::Result<()> {
-    if instances == 0 || window == 0 {
-        bail!("--instances and --window must be at least 1");
+    if instances == 0 || window == 0 || parallel == 0 {
+        bail!("--instances, --window and --parallel must be at least 1");
     }
     if instances > 1 && database.is_none() {
         bail!(
@@ -92,25 +97,34 @@ pub async fn ingest(
         messages * PER_MESSAGE
     );
     let mut runs = Vec::new();
-    let counts = if instances > 1 {
+    let nodes = if instances > 1 {
         vec![1, instances]
     } else {
         vec![1]
     };
-    for nodes in counts {
+    let parallels = if database.is_some() && parallel > 1 {
+        vec![1, parallel]
+    } else {
+        vec![1]
+    };
+    let shapes = parallels
+        .iter()
+        .flat_map(|p| nodes.iter().map(move |n| (*n, *p)));
+    for (nodes, parallel) in shapes {
         // A fresh broker per run, unless one was named.
         let own = match port {
             Some(_) => None,
             None => Some(riser_e2e::Mosquitto::start_in_memory().await?),
         };
         let port = port.or(own.as_ref().map(|m| m.port)).context("a broker")?;
-        let run = run(messages, database.as_deref(), port, nodes, window).await?;
+        let run = run(messages, database.as_deref(), port, nodes, parallel, window).await?;
         drop(own);
         runs.push(run);
     }
     println!(
-        "{:>6} {:>12} {:>8} {:>5} {:>5} {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
+        "{:>6} {:>9} {:>12} {:>8} {:>5} {:>5} {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
         "nodes",
+        "parallel",
         "readings/s",
         "seconds",
         "CPU",
@@ -128,8 +142,9 @@ pub async fn ingest(
         let node = latency(&mut run.node_latency);
         let flip = latency(&mut run.flip_latency);
         println!(
-            "{:>6} {:>12.0} {:>8.2} {:>4.0}% {:>4.0}% {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
+            "{:>6} {:>9} {:>12.0} {:>8.2} {:>4.0}% {:>4.0}% {:>22} {:>10} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10}",
             run.nodes,
+            run.parallel,
             run.readings as f64 / run.elapsed.as_secs_f64(),
             run.elapsed.as_secs_f64(),
             run.cpu_busy * 100.0,
@@ -154,13 +169,18 @@ pub async fn ingest(
             );
         }
     }
-    if let [one, .., many] = runs.as_slice() {
-        let rate = |r: &Run| r.readings as f64 / r.elapsed.as_secs_f64();
-        println!(
-            "{} nodes ÷ 1 node: {:.2}× (target ≥ 1.7× for 2)",
-            many.nodes,
-            rate(many) / rate(one)
-        );
+    let rate = |r: &Run| r.readings as f64 / r.elapsed.as_secs_f64();
+    for pair in runs.chunks(2) {
+        if let [one, many] = pair
+            && many.nodes > 1
+        {
+            println!(
+                "{} nodes ÷ 1 node, {} batch(es) at once each: {:.2}× (target ≥ 1.7× for 2)",
+                many.nodes,
+                one.parallel,
+                rate(many) / rate(one)
+            );
+        }
     }
     println!(
         "CPU: the whole machine's ({} cores) busy over the run, everything running counts; self: this process's part (nodes, publisher; not PostgreSQL or the broker); latency in ms; node: MQTT receive → verdict change committed (riser_ingest_verdict_latency_seconds, `changes` samples); flip: published → committed",
@@ -258,6 +278,7 @@ async fn run(
     database: Option<&str>,
     port: u16,
     nodes: usize,
+    parallel: usize,
     window: u64,
 ) -> anyhow::Result<Run> {
     let shutdown = CancellationToken::new();
@@ -281,6 +302,7 @@ async fn run(
         // take the change first).
         config.rules.tuning = riser_ingest::rules::Tuning::immediate();
         config.rules.evaluate_every_secs = 3600;
+        config.mqtt.parallel_batches = parallel;
         ingests.push(Ingest::start(config, registry()?, shutdown.clone()).await?);
     }
     let mut waited = Instant::now();
@@ -316,6 +338,14 @@ async fn run(
         .map(|i| i.app.metrics.verdict_latency.recent().len())
         .collect();
     let ingests = Arc::new(ingests);
+
+    // The load, encoded before the clock starts (the publisher shares the
+    // machine with the nodes), then published at most `window` messages
+    // per node ahead of the store. Sequence numbers from 2: 1 was the
+    // warm-up.
+    let load: Vec<_> = (0..messages)
+        .map(|m| load_message(m % GATEWAYS, m / GATEWAYS + 2))
+        .collect();
 
     // The flips, one at a time, while the load runs.
     let loading = Arc::new(AtomicBool::new(true));
@@ -355,7 +385,6 @@ async fn run(
         })
     };
 
-    // The load, at most `window` messages per node ahead of the store.
     let window = window * nodes as u64;
     let cpu_start = cpu_jiffies();
     let self_start = self_jiffies();
@@ -363,7 +392,7 @@ async fn run(
     let handled = |ingests: &[Ingest]| {
         total(ingests, |m| &m.messages_stored) + total(ingests, |m| &m.messages_duplicate)
     };
-    for m in 0..messages {
+    for (m, (topic, payload)) in (0..).zip(load) {
         // Published: the warm-up, then `m` of the load.
         let published = GATEWAYS + 1 + m;
         while published.saturating_sub(handled(&ingests) + flips_stored.load(Ordering::Relaxed))
@@ -371,8 +400,6 @@ async fn run(
         {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        // Sequence numbers from 2: 1 was the warm-up.
-        let (topic, payload) = load_message(m % GATEWAYS, m / GATEWAYS + 2);
         publisher.publish(topic, payload).await?;
     }
     let want = messages * PER_MESSAGE;
@@ -413,6 +440,7 @@ async fn run(
     }
     let run = Run {
         nodes,
+        parallel,
         readings: want,
         elapsed,
         per_node: ingests

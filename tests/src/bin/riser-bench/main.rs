@@ -9,11 +9,13 @@
 //!                                   a backlog drained to Mosquitto at P (default 1883): readings/s, bytes per reading on the wire
 //! riser-bench alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P]
 //!                                   fire alarm at a simulated panel → stored by cloud-ingest, while N readings drain
-//! riser-bench ingest [--readings N] [--database postgres://…] [--port P] [--instances N] [--window W]
+//! riser-bench ingest [--readings N] [--database postgres://…] [--port P] [--instances N] [--window W] [--parallel B]
 //!                                   readings/s stored by cloud-ingest with rules on (SQLite, or the given PostgreSQL database,
 //!                                   emptied first) and the verdict latency under that load; with --instances N > 1 (PostgreSQL),
 //!                                   the same with one node and with N nodes in an MQTT shared subscription, side by side;
-//!                                   the publisher keeps at most W messages per node unstored (default 64); through a
+//!                                   on PostgreSQL each shape first storing one batch at a time per node, then B at once
+//!                                   (mqtt.parallel_batches, default 2); the publisher keeps at most W messages per node
+//!                                   unstored (default 64); through a
 //!                                   Mosquitto of its own (in memory, fresh per run) unless --port names a broker
 //! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
 //!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
@@ -100,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                     .transpose()?,
                 num(&args, "--instances", 1)?,
                 num(&args, "--window", 64)?,
+                num(&args, "--parallel", 2)?,
             )
             .await
         }
@@ -122,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
-            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W]"
+            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W] [--parallel B]"
         ),
     }
 }
