@@ -46,6 +46,10 @@ pub struct Config {
     /// How long raw readings and per-minute history are kept.
     #[serde(default)]
     pub history: crate::store::HistoryConfig,
+    /// Alerts to the responsible parties; absent: none are sent (hazard
+    /// items are still opened and shown).
+    #[serde(default)]
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,6 +271,11 @@ impl Config {
         }
         config.hazards.validate().map_err(ConfigError::Invalid)?;
         config.history.validate().map_err(ConfigError::Invalid)?;
+        if let Some(notify) = &config.notify {
+            notify.validate().map_err(ConfigError::Invalid)?;
+            crate::notify::channel::Channels::new(&notify.channels)
+                .map_err(|e| ConfigError::Invalid(format!("key `notify.channels`: {e}")))?;
+        }
         Ok(config)
     }
 }
@@ -361,6 +370,51 @@ mod tests {
             let err = load(bad).unwrap_err().to_string();
             assert!(err.contains("mqtt.parallel_batches"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_notify_section_loads_its_parties_routing_and_channels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        let text = r#"registry = "b.csv"
+[notify]
+reopen_quiet_minutes = 10
+[notify.routing]
+unacknowledged = ["management_unit", "building_manager"]
+[[notify.party]]
+name = "安泰维保"
+targets = [{ kind = "wecom", url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k" },
+           { kind = "email", to = "duty@antai.example" }]
+[[notify.fire_rescue]]
+district = "梁平区"
+name = "梁平区消防救援大队"
+targets = [{ kind = "dingtalk", url = "https://oapi.dingtalk.com/robot/send?access_token=t", secret = "SEC1" }]
+"#;
+        std::fs::write(&path, text).unwrap();
+        let notify = Config::load(Some(&path)).unwrap().notify.unwrap();
+        assert_eq!(notify.reopen_quiet_minutes, 10);
+        assert_eq!(notify.party[0].targets.len(), 2);
+        assert_eq!(notify.fire_rescue[0].district, "梁平区");
+        assert_eq!(
+            notify.routing.unacknowledged,
+            [
+                crate::notify::route::Role::ManagementUnit,
+                crate::notify::route::Role::BuildingManager
+            ]
+        );
+        assert_eq!(
+            notify.routing.overdue,
+            [crate::notify::route::Role::FireRescue]
+        );
+
+        std::fs::write(&path, text.replace("kind = \"email\"", "kind = \"fax\"")).unwrap();
+        assert!(
+            Config::load(Some(&path)).is_err(),
+            "an unknown channel is refused"
+        );
+        std::fs::write(&path, "registry = \"b.csv\"\n[notify]\npoll_ms = 0\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("notify.poll_ms"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod consume;
 pub mod hazards;
 pub mod influx;
 pub mod metrics;
+pub mod notify;
 pub mod registry;
 pub mod rules;
 pub mod store;
@@ -53,6 +54,8 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Influx(#[from] influx::InfluxError),
+    #[error("alert channels: {0}")]
+    Notify(String),
 }
 
 /// Shared state of the running service.
@@ -154,6 +157,30 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
     (dir, app)
 }
 
+/// A telemetry message of good readings, all taken `at`.
+#[cfg(test)]
+pub(crate) fn telemetry(
+    gateway: &str,
+    seq: u64,
+    at: OffsetDateTime,
+    values: &[(&str, f64)],
+) -> riser_contract::Message {
+    use riser_contract::{Message, Quality, Reading, Telemetry};
+    let readings = values
+        .iter()
+        .map(|(point, value)| Reading {
+            point: (*point).into(),
+            ts: at,
+            value: Some(*value),
+            unit: None,
+            quality: Quality::Good,
+            exception: None,
+            clock: None,
+        })
+        .collect();
+    Message::Telemetry(Telemetry::new(gateway, seq, readings))
+}
+
 /// A running cloud-ingest.
 pub struct Ingest {
     pub app: Arc<App>,
@@ -240,6 +267,16 @@ impl Ingest {
         if let Some(sink) = influx {
             tasks.push(tokio::spawn(sink.run(shutdown.clone())));
         }
+        if let Some(notify) = config.notify.clone() {
+            let channels = notify::channel::Channels::new(&notify.channels)
+                .map_err(|e| IngestError::Notify(e.to_string()))?;
+            tasks.push(tokio::spawn(notify::run(
+                app.clone(),
+                notify,
+                channels,
+                shutdown.clone(),
+            )));
+        }
         // Raw readings, minutes and remembered messages past their days.
         tasks.push(tokio::spawn(store::prune_periodically(
             app.store.clone(),
@@ -310,7 +347,6 @@ impl Ingest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riser_contract::{Message, Quality, Reading, Telemetry};
     use time::macros::datetime;
 
     /// `app`'s registry and store in a new `App` with the default
@@ -328,20 +364,12 @@ mod tests {
     }
 
     async fn low_tank(app: &App, seq: u64, at: OffsetDateTime) {
-        let reading = |point: &str, value| Reading {
-            point: point.into(),
-            ts: at,
-            value: Some(value),
-            unit: None,
-            quality: Quality::Good,
-            exception: None,
-            clock: None,
-        };
-        let m = Message::Telemetry(Telemetry::new(
+        let m = crate::telemetry(
             "gw-B2",
             seq,
-            vec![reading("tank.level", 0.5), reading("riser.pressure", 0.3)],
-        ));
+            at,
+            &[("tank.level", 0.5), ("riser.pressure", 0.3)],
+        );
         app.store.ingest(&m, at).await.unwrap();
     }
 

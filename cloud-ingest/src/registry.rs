@@ -173,6 +173,27 @@ impl PointMap {
     }
 }
 
+/// Who answers for a building (逐栋明确: the work plans name all three for
+/// every building and make them public); alerts are routed to them by
+/// role. Names as the registry gives them; contacts live with the
+/// notification config, keyed by these names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parties {
+    /// 管理单位 / 物业: the management unit or property company.
+    #[serde(default)]
+    pub management_unit: Option<String>,
+    /// 维保单位: the fire-facility maintenance contractor.
+    #[serde(default)]
+    pub contractor: Option<String>,
+    /// The contractor's duty e-mail, where the registry gives one.
+    #[serde(default)]
+    pub contractor_email: Option<String>,
+    /// 楼栋长: the building manager.
+    #[serde(default)]
+    pub building_manager: Option<String>,
+}
+
 /// One building.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +226,9 @@ pub struct Building {
     pub gateway: String,
     #[serde(default)]
     pub points: PointMap,
+    /// Who answers for it.
+    #[serde(default)]
+    pub parties: Parties,
 }
 
 impl Building {
@@ -265,6 +289,14 @@ struct CsvRow {
     fire_pool_dead_level_m: Option<f64>,
     #[serde(default)]
     fire_pool_required_m3: Option<f64>,
+    #[serde(default)]
+    management_unit: Option<String>,
+    #[serde(default)]
+    contractor: Option<String>,
+    #[serde(default)]
+    contractor_email: Option<String>,
+    #[serde(default)]
+    building_manager: Option<String>,
 }
 
 impl CsvRow {
@@ -391,6 +423,11 @@ impl Registry {
 }
 
 /// Parses the district CSV; the error names the line.
+/// A CSV cell: blank means absent.
+fn non_empty(cell: Option<String>) -> Option<String> {
+    cell.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
+}
+
 pub fn parse_csv(text: &str) -> Result<Vec<Building>, String> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut out = Vec::new();
@@ -418,6 +455,12 @@ pub fn parse_csv(text: &str) -> Result<Vec<Building>, String> {
             },
             jockey_pump: row.jockey_pump.as_deref().is_some_and(yes),
             points,
+            parties: Parties {
+                management_unit: non_empty(row.management_unit),
+                contractor: non_empty(row.contractor),
+                contractor_email: non_empty(row.contractor_email),
+                building_manager: non_empty(row.building_manager),
+            },
         });
     }
     Ok(out)
@@ -435,6 +478,15 @@ mod tests {
         let first = registry.get("LP-001").unwrap();
         assert_eq!(first.gateway, "gw-LP-001");
         assert_eq!(first.class(), BuildingClass::ResidentialHighRiseI);
+        assert_eq!(
+            first.parties,
+            Parties {
+                management_unit: Some("梁平区社区自管（无物业）".into()),
+                contractor: Some("梁平区鑫盾消防技术服务部".into()),
+                contractor_email: Some("duty2@contractor.example.com".into()),
+                building_manager: Some("楼栋长001".into()),
+            }
+        );
     }
 
     #[test]

@@ -86,5 +86,6 @@ pub fn registry_building(spec: &BuildingSpec, district: &str, town: &str) -> Bui
         jockey_pump: spec.jockey_pump,
         gateway: gateway_id(spec),
         points: PointMap::default(),
+        parties: Default::default(),
     }
 }

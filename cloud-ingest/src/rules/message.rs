@@ -2,14 +2,14 @@
 //! English on request. Each names what was measured, what the clause
 //! requires, the clause, and what to do.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::code::{CLAUSE_FACILITIES_INTACT, CLAUSE_NO_DISABLING, HYDRANT_REDUCER_MPA};
 use super::{Code, Reason};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]

@@ -42,6 +42,7 @@ fn building() -> Building {
         jockey_pump: false,
         gateway: "gw-B1".into(),
         points: PointMap::default(),
+        parties: Default::default(),
     }
 }
 

@@ -1,0 +1,184 @@
+//! The notification outbox, sending side: due `pending` rows are claimed,
+//! rendered ([`super::message`]) and sent through [`super::channel`].
+//!
+//! Claiming moves a row's `next_ms` a lease ahead and counts the attempt,
+//! in one conditional UPDATE, so two nodes never send the same row at
+//! once. Sent: `sent`. A transient failure: `pending` again after a
+//! back-off (30 s doubling, at most 1 h) until `max_attempts`, then
+//! `failed`; a permanent one: `failed` at once, with the error, listed by
+//! the API. A node that dies between its send and its mark leaves the row
+//! claimed: once the lease runs out it is sent again with the same
+//! delivery id (`riser-{id}`: the webhook's `X-Riser-Delivery`, the
+//! e-mail's Message-ID, Aliyun's OutId), by which a receiver drops the
+//! copy. A `resolved` message whose item is active again by its time is
+//! `suppressed` (the item flapped).
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::App;
+use crate::hazards::{self, Action};
+use crate::rules::Lang;
+use crate::store::{StoreError, to_ms};
+
+use super::channel::{Channels, Outgoing, SendError, Target};
+use super::message::render_alert;
+
+/// Rows claimed per round.
+pub const CLAIM: i64 = 64;
+
+/// How long a claimed row is left to its sender before another may send it.
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// What one [`deliver_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub sent: u64,
+    /// To be tried again later.
+    pub retrying: u64,
+    pub failed: u64,
+    pub suppressed: u64,
+}
+
+/// The pause before attempt `attempts + 1`: 30 s doubling, at most 1 h.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.saturating_sub(1).clamp(0, 7) as u32;
+    Duration::from_secs(30u64 << exp).min(Duration::from_secs(3600))
+}
+
+struct Claimed {
+    id: i64,
+    hazard_id: i64,
+    building_id: String,
+    action: String,
+    target: String,
+    lang: String,
+    attempts: i64,
+}
+
+/// Claims up to [`CLAIM`] due rows and sends them, side by side.
+pub async fn deliver_due(
+    app: &App,
+    channels: &Channels,
+    max_attempts: i64,
+    now: OffsetDateTime,
+) -> Result<Delivered, StoreError> {
+    let now_ms = to_ms(now);
+    let claimed = {
+        let _turn = app.store.turn().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE notifications SET attempts = attempts + 1, next_ms = $1
+             WHERE id IN (SELECT id FROM notifications
+                          WHERE state = 'pending' AND next_ms <= $2
+                          ORDER BY next_ms, id LIMIT {CLAIM})
+               AND state = 'pending' AND next_ms <= $2
+             RETURNING id, hazard_id, building_id, action, target, lang, attempts"
+        )))
+        .bind(now_ms + LEASE.as_millis() as i64)
+        .bind(now_ms)
+        .fetch_all(app.store.pool())
+        .await?
+    };
+    let claimed = claimed
+        .iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                hazard_id: r.try_get("hazard_id")?,
+                building_id: r.try_get("building_id")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                lang: r.try_get("lang")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let outcomes = join_all(claimed.iter().map(|c| send_one(app, channels, c))).await;
+    let mut done = Delivered::default();
+    for (c, outcome) in claimed.iter().zip(outcomes) {
+        let (state, next_ms, error) = match outcome {
+            Ok(Some(())) => {
+                done.sent += 1;
+                ("sent", now_ms, None)
+            }
+            Ok(None) => {
+                done.suppressed += 1;
+                ("suppressed", now_ms, None)
+            }
+            Err(SendError::Transient(e)) if c.attempts < max_attempts => {
+                done.retrying += 1;
+                tracing::warn!(notification = c.id, attempts = c.attempts, error = %e, "alert not delivered; retrying");
+                let next = now_ms + backoff(c.attempts).as_millis() as i64;
+                ("pending", next, Some(e))
+            }
+            Err(e) => {
+                done.failed += 1;
+                tracing::error!(notification = c.id, hazard = c.hazard_id, attempts = c.attempts, error = %e, "alert could not be delivered");
+                ("failed", now_ms, Some(e.to_string()))
+            }
+        };
+        let _turn = app.store.turn().await;
+        sqlx::query(
+            "UPDATE notifications SET state = $1, next_ms = $2, last_error = $3,
+               sent_ms = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_ms END
+             WHERE id = $5",
+        )
+        .bind(state)
+        .bind(next_ms)
+        .bind(error)
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .bind(c.id)
+        .execute(app.store.pool())
+        .await?;
+    }
+    Ok(done)
+}
+
+/// Sends one claimed row: `Ok(None)` when it is no longer to be sent.
+async fn send_one(app: &App, channels: &Channels, c: &Claimed) -> Result<Option<()>, SendError> {
+    let permanent = |what: String| SendError::Permanent(what);
+    let target: Target = serde_json::from_str(&c.target)
+        .map_err(|e| permanent(format!("stored target unreadable: {e}")))?;
+    let action = Action::parse(&c.action)
+        .ok_or_else(|| permanent(format!("stored action `{}` unknown", c.action)))?;
+    let hazard = hazards::get(&app.store, c.hazard_id)
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+        .ok_or_else(|| permanent(format!("hazard {} is gone", c.hazard_id)))?;
+    if action == Action::Resolved && hazard.state.active() {
+        return Ok(None);
+    }
+    let building = app
+        .registry
+        .get(&c.building_id)
+        .ok_or_else(|| permanent(format!("building {} left the registry", c.building_id)))?;
+    let lang = if c.lang == "en" { Lang::En } else { Lang::Zh };
+    let rendered = render_alert(&hazard, building, action, None, lang);
+    let delivery_id = format!("riser-{}", c.id);
+    let outgoing = Outgoing {
+        delivery_id: &delivery_id,
+        subject: &rendered.subject,
+        text: &rendered.text,
+        markdown: &rendered.markdown,
+        link: None,
+        json: &rendered.json,
+        sms_params: &rendered.sms_params,
+    };
+    channels.send(&target, &outgoing).await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_30_s_to_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(5), Duration::from_secs(480));
+        assert_eq!(backoff(20), Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,140 @@
+//! Alerts to people (issue 6): hazard transitions become messages to the
+//! building's responsible parties.
+//!
+//! [`outbox`] plans each transition into one row per recipient
+//! ([`route`] decides who), [`deliver`] sends due rows through
+//! [`channel`] (webhook, 企业微信 and 钉钉 robots, e-mail, SMS) with the
+//! words of [`message`], retrying with back-off; [`run`] drives both.
+
+pub mod channel;
+pub mod deliver;
+pub mod message;
+pub mod outbox;
+pub mod route;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::App;
+use channel::{Channels, ChannelsConfig};
+use route::{Contacts, FireRescue, Party, RoutingConfig};
+
+/// `[notify]`: who hears of what, their contacts, and the channels.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// `[[notify.party]]`: contacts of management units, contractors and
+    /// building managers, by the name the registry gives them.
+    #[serde(default)]
+    pub party: Vec<Party>,
+    /// `[[notify.fire_rescue]]`: each district's fire-rescue supervisor.
+    #[serde(default)]
+    pub fire_rescue: Vec<FireRescue>,
+    #[serde(default)]
+    pub channels: ChannelsConfig,
+    /// An item back within this many minutes of clearing pages no one
+    /// again, and a clearing is told only once it held this long.
+    #[serde(default = "default_reopen_quiet_minutes")]
+    pub reopen_quiet_minutes: u64,
+    /// How often the outbox is planned and due messages sent, ms.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// Attempts before a message that keeps failing transiently is
+    /// given up (`failed`).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_reopen_quiet_minutes() -> u64 {
+    30
+}
+fn default_poll_ms() -> u64 {
+    200
+}
+fn default_max_attempts() -> u32 {
+    12
+}
+
+impl fmt::Debug for NotifyConfig {
+    /// Without the contacts' addresses and the channels' secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("routing", &self.routing)
+            .field("parties", &self.party.len())
+            .field("fire_rescue", &self.fire_rescue.len())
+            .field("reopen_quiet_minutes", &self.reopen_quiet_minutes)
+            .field("poll_ms", &self.poll_ms)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NotifyConfig {
+    /// The checks [`crate::Config::load`] makes on `[notify]`.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(10..=60_000).contains(&self.poll_ms) {
+            return Err("key `notify.poll_ms`: must be 10 to 60000".into());
+        }
+        if self.max_attempts == 0 {
+            return Err("key `notify.max_attempts`: must be at least 1".into());
+        }
+        if self.reopen_quiet_minutes > 24 * 60 {
+            return Err("key `notify.reopen_quiet_minutes`: at most 1440 (a day)".into());
+        }
+        Ok(())
+    }
+
+    pub fn contacts(&self) -> Contacts {
+        Contacts {
+            party: self.party.clone(),
+            fire_rescue: self.fire_rescue.clone(),
+        }
+    }
+}
+
+/// Plans and sends every `poll_ms` until `shutdown`.
+pub async fn run(
+    app: Arc<App>,
+    config: NotifyConfig,
+    channels: Channels,
+    shutdown: CancellationToken,
+) {
+    let contacts = config.contacts();
+    let routing = outbox::Routing {
+        registry: &app.registry,
+        routing: &config.routing,
+        contacts: &contacts,
+        reopen_quiet: time::Duration::minutes(config.reopen_quiet_minutes as i64),
+    };
+    let mut ticker = tokio::time::interval(Duration::from_millis(config.poll_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let now = OffsetDateTime::now_utc();
+        match outbox::plan(&app.store, &routing, now).await {
+            Ok(planned) => {
+                for (transition, building, role) in &planned.unreachable {
+                    tracing::warn!(transition, building = %building, role = role.as_str(), "no contact for this role: nobody hears of this transition there");
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "planning alerts failed; retried next round")
+            }
+        }
+        if let Err(error) =
+            deliver::deliver_due(&app, &channels, i64::from(config.max_attempts), now).await
+        {
+            tracing::error!(error = %error, "sending alerts failed; retried next round");
+        }
+    }
+}
