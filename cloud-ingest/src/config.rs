@@ -412,9 +412,25 @@ targets = [{ kind = "dingtalk", url = "https://oapi.dingtalk.com/robot/send?acce
             Config::load(Some(&path)).is_err(),
             "an unknown channel is refused"
         );
-        std::fs::write(&path, "registry = \"b.csv\"\n[notify]\npoll_ms = 0\n").unwrap();
-        let err = Config::load(Some(&path)).unwrap_err().to_string();
-        assert!(err.contains("notify.poll_ms"), "{err}");
+        for (bad, key) in [
+            ("poll_ms = 0", "notify.poll_ms"),
+            (
+                "public_url = \"https://riser.example.cn\"",
+                "notify.link_secret",
+            ),
+            (
+                "public_url = \"https://r.example\"\nlink_secret = \"short\"",
+                "notify.link_secret",
+            ),
+            (
+                "public_url = \"riser.example.cn\"\nlink_secret = \"0123456789abcdef0123456789abcdef\"",
+                "notify.public_url",
+            ),
+        ] {
+            std::fs::write(&path, format!("registry = \"b.csv\"\n[notify]\n{bad}\n")).unwrap();
+            let err = Config::load(Some(&path)).unwrap_err().to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

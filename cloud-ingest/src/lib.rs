@@ -67,6 +67,8 @@ pub struct App {
     pub metrics: Metrics,
     pub rules: rules::Settings,
     pub hazards: hazards::HazardsConfig,
+    /// Acknowledge links in alerts, when `[notify]` configures them.
+    pub links: Option<notify::link::Links>,
 }
 
 /// Most buildings judged in one transaction: on SQLite a judging holds the
@@ -153,6 +155,7 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
             ..rules::Settings::default()
         },
         hazards: hazards::HazardsConfig::default(),
+        links: None,
     });
     (dir, app)
 }
@@ -227,6 +230,7 @@ impl Ingest {
                 tuning: config.rules.tuning.clone(),
             },
             hazards: config.hazards.clone(),
+            links: config.notify.as_ref().and_then(notify::NotifyConfig::links),
         });
         judge(&app, None, OffsetDateTime::now_utc()).await?;
 
@@ -360,6 +364,7 @@ mod tests {
             metrics: Metrics::default(),
             rules: rules::Settings::default(),
             hazards: hazards::HazardsConfig::default(),
+            links: None,
         }
     }
 

@@ -3,8 +3,10 @@
 //! `/api/buildings/{id}/maintenance`, chart history at
 //! `GET /api/buildings/{id}/points/{point}/history`, hazard items under
 //! `/api/hazards`, `GET /api/gateways`, `GET /api/gateways/{id}`,
+//! `GET|POST /ack/{token}` (acknowledging from an alert's link),
 //! `GET /healthz`, `GET /metrics`, `GET /`.
 
+mod ack;
 mod error;
 mod gateways;
 mod hazards;
@@ -63,6 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/gateways", get(gateways::list))
         .route("/api/gateways/{id}", get(gateways::get))
+        .route("/ack/{token}", get(ack::show).post(ack::acknowledge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(app)

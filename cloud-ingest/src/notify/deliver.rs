@@ -20,7 +20,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::App;
-use crate::hazards::{self, Action};
+use crate::hazards::{self, Action, State};
 use crate::rules::Lang;
 use crate::store::{StoreError, to_ms};
 
@@ -156,14 +156,21 @@ async fn send_one(app: &App, channels: &Channels, c: &Claimed) -> Result<Option<
         .get(&c.building_id)
         .ok_or_else(|| permanent(format!("building {} left the registry", c.building_id)))?;
     let lang = if c.lang == "en" { Lang::En } else { Lang::Zh };
-    let rendered = render_alert(&hazard, building, action, None, lang);
+    // A link while there is something to acknowledge.
+    let link = match (&app.links, action, hazard.state) {
+        (Some(links), Action::Opened | Action::Reopened | Action::Escalated, State::Open) => {
+            Some(links.url(c.id, OffsetDateTime::now_utc()))
+        }
+        _ => None,
+    };
+    let rendered = render_alert(&hazard, building, action, link.as_deref(), lang);
     let delivery_id = format!("riser-{}", c.id);
     let outgoing = Outgoing {
         delivery_id: &delivery_id,
         subject: &rendered.subject,
         text: &rendered.text,
         markdown: &rendered.markdown,
-        link: None,
+        link: link.as_deref(),
         json: &rendered.json,
         sms_params: &rendered.sms_params,
     };

@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod deliver;
+pub mod link;
 pub mod message;
 pub mod outbox;
 pub mod route;
@@ -50,6 +51,22 @@ pub struct NotifyConfig {
     /// given up (`failed`).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Where people reach this service (`https://riser.example.cn`): the
+    /// base of the acknowledge links. With `link_secret`; without both,
+    /// messages carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The key acknowledge links are signed with (at least 32
+    /// characters; best given as `RISER_NOTIFY__LINK_SECRET`).
+    #[serde(default)]
+    pub link_secret: Option<String>,
+    /// How long an acknowledge link works.
+    #[serde(default = "default_link_valid_hours")]
+    pub link_valid_hours: u64,
+}
+
+fn default_link_valid_hours() -> u64 {
+    7 * 24
 }
 
 fn default_reopen_quiet_minutes() -> u64 {
@@ -72,6 +89,8 @@ impl fmt::Debug for NotifyConfig {
             .field("reopen_quiet_minutes", &self.reopen_quiet_minutes)
             .field("poll_ms", &self.poll_ms)
             .field("max_attempts", &self.max_attempts)
+            .field("public_url", &self.public_url)
+            .field("link_valid_hours", &self.link_valid_hours)
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +107,36 @@ impl NotifyConfig {
         if self.reopen_quiet_minutes > 24 * 60 {
             return Err("key `notify.reopen_quiet_minutes`: at most 1440 (a day)".into());
         }
+        match (&self.public_url, &self.link_secret) {
+            (None, None) => {}
+            (Some(url), Some(secret)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err("key `notify.public_url`: must start with https://".into());
+                }
+                if secret.chars().count() < 32 {
+                    return Err("key `notify.link_secret`: at least 32 characters".into());
+                }
+            }
+            _ => {
+                return Err(
+                    "keys `notify.public_url` and `notify.link_secret`: give both or neither"
+                        .into(),
+                );
+            }
+        }
+        if !(1..=24 * 90).contains(&self.link_valid_hours) {
+            return Err("key `notify.link_valid_hours`: 1 to 2160 (90 days)".into());
+        }
         Ok(())
+    }
+
+    /// The acknowledge links, when configured.
+    pub fn links(&self) -> Option<link::Links> {
+        Some(link::Links::new(
+            self.link_secret.as_deref()?,
+            self.public_url.as_deref()?,
+            time::Duration::hours(self.link_valid_hours as i64),
+        ))
     }
 
     pub fn contacts(&self) -> Contacts {

@@ -222,36 +222,49 @@ pub struct Notification {
     pub last_error: Option<String>,
 }
 
+const SELECT_NOTIFICATIONS: &str = "SELECT id, transition_id, hazard_id, building_id, action,
+    escalation, role, party, channel, state, attempts, next_ms, sent_ms, last_error
+    FROM notifications";
+
+fn notification(r: &sqlx::any::AnyRow) -> Result<Notification, sqlx::Error> {
+    Ok(Notification {
+        id: r.try_get("id")?,
+        transition_id: r.try_get("transition_id")?,
+        hazard_id: r.try_get("hazard_id")?,
+        building_id: r.try_get("building_id")?,
+        action: r.try_get("action")?,
+        escalation: r.try_get("escalation")?,
+        role: r.try_get("role")?,
+        party: r.try_get("party")?,
+        channel: r.try_get("channel")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        next_ms: r.try_get("next_ms")?,
+        sent_ms: r.try_get("sent_ms")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
 /// The notifications of one hazard item, oldest first.
 pub async fn of_hazard(store: &Store, hazard_id: i64) -> Result<Vec<Notification>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, transition_id, hazard_id, building_id, action, escalation, role, party,
-                channel, state, attempts, next_ms, sent_ms, last_error
-         FROM notifications WHERE hazard_id = $1 ORDER BY id",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT_NOTIFICATIONS} WHERE hazard_id = $1 ORDER BY id"
+    )))
     .bind(hazard_id)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Notification {
-                id: r.try_get("id")?,
-                transition_id: r.try_get("transition_id")?,
-                hazard_id: r.try_get("hazard_id")?,
-                building_id: r.try_get("building_id")?,
-                action: r.try_get("action")?,
-                escalation: r.try_get("escalation")?,
-                role: r.try_get("role")?,
-                party: r.try_get("party")?,
-                channel: r.try_get("channel")?,
-                state: r.try_get("state")?,
-                attempts: r.try_get("attempts")?,
-                next_ms: r.try_get("next_ms")?,
-                sent_ms: r.try_get("sent_ms")?,
-                last_error: r.try_get("last_error")?,
-            })
-        })
-        .collect()
+    Ok(rows.iter().map(notification).collect::<Result<_, _>>()?)
+}
+
+/// One notification.
+pub async fn get(store: &Store, id: i64) -> Result<Option<Notification>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT_NOTIFICATIONS} WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row.as_ref().map(notification).transpose()?)
 }
 
 #[cfg(test)]

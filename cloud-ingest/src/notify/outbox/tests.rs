@@ -29,6 +29,11 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,60,20,10,2.5,0.2
             ..crate::rules::Settings::default()
         },
         hazards: crate::hazards::HazardsConfig::default(),
+        links: Some(crate::notify::link::Links::new(
+            "a-test-secret-of-32-characters-at-least",
+            "https://riser.example.cn",
+            time::Duration::days(7),
+        )),
     });
     let robot = |name: &str| Party {
         name: name.into(),
@@ -289,4 +294,71 @@ async fn a_refusing_webhook_fails_for_good_and_a_failing_one_is_retried_later() 
     let row = &of_hazard(&app.store, hazard_id(&app).await).await.unwrap()[0];
     assert_eq!((row.state.as_str(), row.attempts), ("failed", 2));
     assert_eq!(hook.got.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_link_in_an_alert_acknowledges_the_item_as_its_recipient_on_post_only() {
+    use crate::notify::deliver::deliver_due;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+    let (_dir, app, hook, channels, now) = opened_for_a_webhook().await;
+    deliver_due(&app, &channels, 12, now).await.unwrap();
+    let body = hook.got.lock().unwrap()[0].1.clone();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let url = json["acknowledge_url"].as_str().expect("a link").to_owned();
+    let path = url
+        .strip_prefix("https://riser.example.cn")
+        .unwrap()
+        .to_owned();
+    let call = |method: &str, path: &str| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        crate::api::router(app.clone()).oneshot(request)
+    };
+    let text = |response: axum::response::Response| async move {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+
+    let shown = call("GET", &path).await.unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let page = text(shown).await;
+    assert!(page.contains("确认收到（安泰维保）"), "{page}");
+    let item = crate::hazards::get(&app.store, hazard_id(&app).await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        item.state,
+        crate::hazards::State::Open,
+        "a GET changes nothing"
+    );
+
+    let done = call("POST", &path).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let item = crate::hazards::get(&app.store, item.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.state, crate::hazards::State::Acknowledged);
+    assert_eq!(
+        item.acknowledged_by.as_deref(),
+        Some("安泰维保（消息链接）")
+    );
+    assert_eq!(
+        call("POST", &path).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+
+    let forged = path.replacen("/ack/", "/ack/9", 1);
+    assert_eq!(
+        call("GET", &forged).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
 }
