@@ -168,18 +168,10 @@ pub(crate) fn telemetry(
     at: OffsetDateTime,
     values: &[(&str, f64)],
 ) -> riser_contract::Message {
-    use riser_contract::{Message, Quality, Reading, Telemetry};
+    use riser_contract::{Message, Reading, Telemetry};
     let readings = values
         .iter()
-        .map(|(point, value)| Reading {
-            point: (*point).into(),
-            ts: at,
-            value: Some(*value),
-            unit: None,
-            quality: Quality::Good,
-            exception: None,
-            clock: None,
-        })
+        .map(|(point, value)| Reading::good(point, at, *value))
         .collect();
     Message::Telemetry(Telemetry::new(gateway, seq, readings))
 }

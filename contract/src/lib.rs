@@ -248,6 +248,21 @@ pub struct Reading {
     pub clock: Option<ClockFlag>,
 }
 
+impl Reading {
+    /// A good value of `point` read at `ts`, without unit or flags.
+    pub fn good(point: &str, ts: OffsetDateTime, value: f64) -> Self {
+        Self {
+            point: point.into(),
+            ts,
+            value: Some(value),
+            unit: None,
+            quality: Quality::Good,
+            exception: None,
+            clock: None,
+        }
+    }
+}
+
 /// A batch of readings of one gateway, in the compact form on the wire.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "compact::WireIn")]

@@ -64,15 +64,7 @@ fn messages(
     let mut out = Vec::new();
     for seq in seqs {
         let ts = t0 + time::Duration::seconds(seq as i64);
-        let reading = |point: &str, value| Reading {
-            point: point.into(),
-            ts,
-            value: Some(value),
-            unit: None,
-            quality: Quality::Good,
-            exception: None,
-            clock: None,
-        };
+        let reading = |point: &str, value| Reading::good(point, ts, value);
         let telemetry = Telemetry::new(
             &gw,
             seq,

@@ -220,14 +220,13 @@ mod tests {
     async fn the_last_day_is_raw_and_a_longer_range_is_minutes_or_hours() {
         let (_dir, app) = crate::test_app().await;
         let now = OffsetDateTime::now_utc();
-        report(&app, 1, now - Duration::hours(3), 2.0).await;
-        report(
-            &app,
-            2,
-            now - Duration::hours(3) + Duration::seconds(1),
-            4.0,
-        )
-        .await;
+        // Both readings in one minute (from :59 they would straddle two).
+        let at = (now - Duration::hours(3))
+            .replace_second(0)
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap();
+        report(&app, 1, at, 2.0).await;
+        report(&app, 2, at + Duration::seconds(1), 4.0).await;
         let base = "/api/buildings/B2/points/tank.level/history";
 
         let (status, body) = get_json(&app, base).await;

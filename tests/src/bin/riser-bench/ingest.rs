@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use riser_contract::{Quality, Reading, Stream, Telemetry};
+use riser_contract::{Reading, Stream, Telemetry};
 use riser_ingest::{Ingest, Registry};
 use riser_sim::{BuildingSpec, site};
 use time::OffsetDateTime;
@@ -227,15 +227,7 @@ fn load_message(i: u64, seq: u64) -> (String, Vec<u8>) {
 }
 
 fn reading(point: &str, value: f64, ts: OffsetDateTime) -> Reading {
-    Reading {
-        point: point.into(),
-        ts,
-        value: Some(value),
-        unit: None,
-        quality: Quality::Good,
-        exception: None,
-        clock: None,
-    }
+    Reading::good(point, ts, value)
 }
 
 /// Flip `seq` of the flipping gateway: low tank on odd numbers.
