@@ -69,6 +69,9 @@ pub struct App {
     pub hazards: hazards::HazardsConfig,
     /// Acknowledge links in alerts, when `[notify]` configures them.
     pub links: Option<notify::link::Links>,
+    /// Woken when hazard transitions commit, so the notifier plans and
+    /// sends at once instead of at its next poll.
+    pub alerts_due: tokio::sync::Notify,
 }
 
 /// Most buildings judged in one transaction: on SQLite a judging holds the
@@ -98,6 +101,7 @@ pub async fn judge<'a>(
     buildings.sort_by(|a, b| a.id.cmp(&b.id));
     buildings.dedup_by(|a, b| a.id == b.id);
     let mut changed = Vec::new();
+    let mut transitions = 0;
     for chunk in buildings.chunks(JUDGE_CHUNK) {
         let mut changed_here = Vec::new();
         let mut judging = app.store.begin_judging().await?;
@@ -126,10 +130,15 @@ pub async fn judge<'a>(
             {
                 changed_here.push(*building);
             }
-            hazards::reconcile(judging.connection(), building, &verdict, now, &app.hazards).await?;
+            transitions +=
+                hazards::reconcile(judging.connection(), building, &verdict, now, &app.hazards)
+                    .await?;
         }
         judging.commit().await?;
         changed.extend(changed_here);
+        if transitions > 0 {
+            app.alerts_due.notify_one();
+        }
     }
     Ok(changed)
 }
@@ -156,6 +165,7 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
         },
         hazards: hazards::HazardsConfig::default(),
         links: None,
+        alerts_due: Default::default(),
     });
     (dir, app)
 }
@@ -223,6 +233,7 @@ impl Ingest {
             },
             hazards: config.hazards.clone(),
             links: config.notify.as_ref().and_then(notify::NotifyConfig::links),
+            alerts_due: Default::default(),
         });
         judge(&app, None, OffsetDateTime::now_utc()).await?;
 
@@ -294,9 +305,10 @@ impl Ingest {
                 if let Err(error) = judge(&periodic, None, now).await {
                     tracing::error!(error = %error, "periodic judging failed");
                 }
-                if let Err(error) = hazards::escalate(&periodic.store, now, &periodic.hazards).await
-                {
-                    tracing::error!(error = %error, "hazard escalation failed");
+                match hazards::escalate(&periodic.store, now, &periodic.hazards).await {
+                    Ok(0) => {}
+                    Ok(_) => periodic.alerts_due.notify_one(),
+                    Err(error) => tracing::error!(error = %error, "hazard escalation failed"),
                 }
             }
         }));
@@ -357,6 +369,7 @@ mod tests {
             rules: rules::Settings::default(),
             hazards: hazards::HazardsConfig::default(),
             links: None,
+            alerts_due: Default::default(),
         }
     }
 

@@ -47,3 +47,22 @@ pub fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError>
     body.map(|Json(b)| b)
         .map_err(|r| ApiError::BadRequest(r.body_text()))
 }
+
+/// `limit` (default `default`, 1 to `max`) and `offset` (not negative) of
+/// a list query.
+pub fn page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("`limit` must be 1 to {max}")));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::BadRequest("`offset` must not be negative".into()));
+    }
+    Ok((limit, offset))
+}

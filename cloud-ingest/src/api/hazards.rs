@@ -6,7 +6,8 @@
 //!   separated by commas (`open,acknowledged`); `overdue=true` only items
 //!   past their deadline and not resolved, `false` the others; `limit`
 //!   1-1000 (default 100).
-//! - `GET /api/hazards/{id}?lang=`: the item with its transitions.
+//! - `GET /api/hazards/{id}?lang=`: the item with its transitions and the
+//!   messages sent about it.
 //! - `POST /api/hazards/{id}/acknowledge` `{"by"}`: an `open` item.
 //! - `POST /api/hazards/{id}/remarks` `{"by", "text"}`: in any state.
 //! - `POST /api/hazards/{id}/close` `{"by", "remark"}`: close (销号) a
@@ -130,6 +131,8 @@ pub struct HazardDetail {
     pub hazard: HazardOut,
     /// Oldest first.
     pub transitions: Vec<TransitionOut>,
+    /// The messages about it, oldest first ([`super::notifications`]).
+    pub notifications: Vec<super::notifications::NotificationOut>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -184,9 +187,11 @@ async fn detail(app: &App, h: Hazard, lang: Lang) -> Result<Json<HazardDetail>, 
             note: t.note,
         })
         .collect();
+    let notifications = super::notifications::of_hazard(app, h.id).await?;
     Ok(Json(HazardDetail {
         hazard: out(app, h, lang, OffsetDateTime::now_utc()),
         transitions,
+        notifications,
     }))
 }
 
@@ -233,16 +238,7 @@ fn filter(q: ListQuery) -> Result<Filter, ApiError> {
             })
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "`limit` must be 1 to {MAX_LIMIT}"
-        )));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::BadRequest("`offset` must not be negative".into()));
-    }
+    let (limit, offset) = super::page(q.limit, q.offset, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(Filter {
         states,
         building: q.building,

@@ -2,7 +2,8 @@
 //! `GET /api/buildings/{id}`, maintenance windows under
 //! `/api/buildings/{id}/maintenance`, chart history at
 //! `GET /api/buildings/{id}/points/{point}/history`, hazard items under
-//! `/api/hazards`, `GET /api/gateways`, `GET /api/gateways/{id}`,
+//! `/api/hazards`, the alert outbox under `/api/notifications`,
+//! `GET /api/gateways`, `GET /api/gateways/{id}`,
 //! `GET|POST /ack/{token}` (acknowledging from an alert's link),
 //! `GET /healthz`, `GET /metrics`, `GET /`.
 
@@ -12,8 +13,9 @@ mod gateways;
 mod hazards;
 mod history;
 mod maintenance;
+mod notifications;
 
-pub use error::{ApiError, json_body};
+pub use error::{ApiError, json_body, page};
 pub use gateways::{GatewayOut, SequenceOut};
 
 use std::sync::Arc;
@@ -50,6 +52,11 @@ pub fn router(app: Arc<App>) -> Router {
             get(history::get),
         )
         .route("/api/hazards", get(hazards::list))
+        .route("/api/notifications", get(notifications::list))
+        .route(
+            "/api/notifications/digests/{id}",
+            get(notifications::digest),
+        )
         .route("/api/hazards/{id}", get(hazards::get))
         .route(
             "/api/hazards/{id}/acknowledge",

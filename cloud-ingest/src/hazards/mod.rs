@@ -483,7 +483,7 @@ pub async fn reconcile(
     verdict: &Verdict,
     now: OffsetDateTime,
     config: &HazardsConfig,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     store::reconcile(conn, &building.id, verdict, now, config).await
 }
 
@@ -495,8 +495,8 @@ pub async fn escalate(
     store: &Store,
     now: OffsetDateTime,
     _config: &HazardsConfig,
-) -> Result<(), StoreError> {
-    store::escalate(store, now).await.map(|_| ())
+) -> Result<usize, StoreError> {
+    store::escalate(store, now).await
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ pub(super) async fn reconcile(
     verdict: &Verdict,
     now: OffsetDateTime,
     config: &HazardsConfig,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let rows = sqlx::query(
         "SELECT id, code, point, state, acknowledged_ms FROM hazards
          WHERE building_id = $1 AND state <> 'closed'",
@@ -153,6 +153,7 @@ pub(super) async fn reconcile(
         }
     }
     let now_ms = to_ms(now);
+    let mut transitions = 0;
     for change in plan(&existing, verdict) {
         match change {
             Change::Open(reason, severity) => {
@@ -180,6 +181,7 @@ pub(super) async fn reconcile(
                 .fetch_one(&mut *conn)
                 .await?;
                 record(conn, id, now_ms, Action::Opened, SYSTEM, "").await?;
+                transitions += 1;
                 tracing::debug!(hazard_id = id, building_id = %building, code = ?reason.code, severity = severity.as_str(), "hazard opened");
             }
             Change::Reopen { id, to } => {
@@ -197,6 +199,7 @@ pub(super) async fn reconcile(
                 .rows_affected();
                 if reopened == 1 {
                     record(conn, id, now_ms, Action::Reopened, SYSTEM, "").await?;
+                    transitions += 1;
                     tracing::debug!(hazard_id = id, building_id = %building, "hazard reopened");
                 }
             }
@@ -213,12 +216,13 @@ pub(super) async fn reconcile(
                 .rows_affected();
                 if resolved == 1 {
                     record(conn, id, now_ms, Action::Resolved, SYSTEM, "").await?;
+                    transitions += 1;
                     tracing::debug!(hazard_id = id, building_id = %building, "hazard resolved");
                 }
             }
         }
     }
-    Ok(())
+    Ok(transitions)
 }
 
 /// Records what the rules see of an active item. A NULL float is never

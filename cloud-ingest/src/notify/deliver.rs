@@ -12,6 +12,10 @@
 //! e-mail's Message-ID, Aliyun's OutId), by which a receiver drops the
 //! copy. A `resolved` message whose item is active again by its time is
 //! `suppressed` (the item flapped).
+//!
+//! Digests (`notification_digests`, see [`super::outbox`]) are claimed,
+//! sent and marked the same way, with the delivery id `riser-digest-{id}`;
+//! each listed item that can still be acknowledged carries its own link.
 
 use std::time::Duration;
 
@@ -25,7 +29,7 @@ use crate::rules::Lang;
 use crate::store::{StoreError, to_ms};
 
 use super::channel::{Channels, Outgoing, SendError, Target};
-use super::message::render_alert;
+use super::message::{DigestItem, render_alert, render_digest};
 
 /// Rows claimed per round.
 pub const CLAIM: i64 = 64;
@@ -43,23 +47,96 @@ pub struct Delivered {
     pub suppressed: u64,
 }
 
+impl Delivered {
+    /// Rows claimed.
+    pub fn claimed(&self) -> u64 {
+        self.sent + self.retrying + self.failed + self.suppressed
+    }
+}
+
 /// The pause before attempt `attempts + 1`: 30 s doubling, at most 1 h.
 pub fn backoff(attempts: i64) -> Duration {
     let exp = attempts.saturating_sub(1).clamp(0, 7) as u32;
     Duration::from_secs(30u64 << exp).min(Duration::from_secs(3600))
 }
 
+/// What a claimed row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A `notifications` row: one transition of one item.
+    Alert,
+    /// A `notification_digests` row: several items at once.
+    Digest,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Alert => "notifications",
+            Kind::Digest => "notification_digests",
+        }
+    }
+}
+
 struct Claimed {
+    kind: Kind,
     id: i64,
+    /// Of an alert (0 for a digest).
     hazard_id: i64,
     building_id: String,
     action: String,
+    /// Of a digest: whom it is for.
+    party: String,
     target: String,
     lang: String,
     attempts: i64,
 }
 
-/// Claims up to [`CLAIM`] due rows and sends them, side by side.
+/// Claims up to [`CLAIM`] due rows of `kind`: their attempt counted and
+/// their time moved a lease ahead, in one statement.
+async fn claim(app: &App, kind: Kind, now_ms: i64) -> Result<Vec<Claimed>, StoreError> {
+    let table = kind.table();
+    let columns = match kind {
+        Kind::Alert => "id, hazard_id, building_id, action, '' AS party, target, lang, attempts",
+        Kind::Digest => {
+            "id, CAST(0 AS BIGINT) AS hazard_id, '' AS building_id, '' AS action, party, target, lang, attempts"
+        }
+    };
+    let rows = {
+        let _turn = app.store.turn().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET attempts = attempts + 1, next_ms = $1
+             WHERE id IN (SELECT id FROM {table}
+                          WHERE state = 'pending' AND next_ms <= $2
+                          ORDER BY next_ms, id LIMIT {CLAIM})
+               AND state = 'pending' AND next_ms <= $2
+             RETURNING {columns}"
+        )))
+        .bind(now_ms + LEASE.as_millis() as i64)
+        .bind(now_ms)
+        .fetch_all(app.store.pool())
+        .await?
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(Claimed {
+                kind,
+                id: r.try_get("id")?,
+                hazard_id: r.try_get("hazard_id")?,
+                building_id: r.try_get("building_id")?,
+                action: r.try_get("action")?,
+                party: r.try_get("party")?,
+                target: r.try_get("target")?,
+                lang: r.try_get("lang")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?)
+}
+
+/// Claims up to [`CLAIM`] due alerts and as many due digests and sends
+/// them, side by side.
 pub async fn deliver_due(
     app: &App,
     channels: &Channels,
@@ -67,36 +144,15 @@ pub async fn deliver_due(
     now: OffsetDateTime,
 ) -> Result<Delivered, StoreError> {
     let now_ms = to_ms(now);
-    let claimed = {
-        let _turn = app.store.turn().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE notifications SET attempts = attempts + 1, next_ms = $1
-             WHERE id IN (SELECT id FROM notifications
-                          WHERE state = 'pending' AND next_ms <= $2
-                          ORDER BY next_ms, id LIMIT {CLAIM})
-               AND state = 'pending' AND next_ms <= $2
-             RETURNING id, hazard_id, building_id, action, target, lang, attempts"
-        )))
-        .bind(now_ms + LEASE.as_millis() as i64)
-        .bind(now_ms)
-        .fetch_all(app.store.pool())
-        .await?
-    };
-    let claimed = claimed
-        .iter()
-        .map(|r| {
-            Ok(Claimed {
-                id: r.try_get("id")?,
-                hazard_id: r.try_get("hazard_id")?,
-                building_id: r.try_get("building_id")?,
-                action: r.try_get("action")?,
-                target: r.try_get("target")?,
-                lang: r.try_get("lang")?,
-                attempts: r.try_get("attempts")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let outcomes = join_all(claimed.iter().map(|c| send_one(app, channels, c))).await;
+    let mut claimed = claim(app, Kind::Alert, now_ms).await?;
+    claimed.extend(claim(app, Kind::Digest, now_ms).await?);
+    let outcomes = join_all(claimed.iter().map(|c| async move {
+        match c.kind {
+            Kind::Alert => send_one(app, channels, c).await,
+            Kind::Digest => send_digest(app, channels, c).await,
+        }
+    }))
+    .await;
     let mut done = Delivered::default();
     for (c, outcome) in claimed.iter().zip(outcomes) {
         let (state, next_ms, error) = match outcome {
@@ -110,22 +166,23 @@ pub async fn deliver_due(
             }
             Err(SendError::Transient(e)) if c.attempts < max_attempts => {
                 done.retrying += 1;
-                tracing::warn!(notification = c.id, attempts = c.attempts, error = %e, "alert not delivered; retrying");
+                tracing::warn!(notification = c.id, kind = ?c.kind, attempts = c.attempts, error = %e, "alert not delivered; retrying");
                 let next = now_ms + backoff(c.attempts).as_millis() as i64;
                 ("pending", next, Some(e))
             }
             Err(e) => {
                 done.failed += 1;
-                tracing::error!(notification = c.id, hazard = c.hazard_id, attempts = c.attempts, error = %e, "alert could not be delivered");
+                tracing::error!(notification = c.id, kind = ?c.kind, hazard = c.hazard_id, attempts = c.attempts, error = %e, "alert could not be delivered");
                 ("failed", now_ms, Some(e.to_string()))
             }
         };
         let _turn = app.store.turn().await;
-        sqlx::query(
-            "UPDATE notifications SET state = $1, next_ms = $2, last_error = $3,
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET state = $1, next_ms = $2, last_error = $3,
                sent_ms = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_ms END
              WHERE id = $5",
-        )
+            c.kind.table()
+        )))
         .bind(state)
         .bind(next_ms)
         .bind(error)
@@ -171,6 +228,75 @@ async fn send_one(app: &App, channels: &Channels, c: &Claimed) -> Result<Option<
         text: &rendered.text,
         markdown: &rendered.markdown,
         link: link.as_deref(),
+        json: &rendered.json,
+        sms_params: &rendered.sms_params,
+    };
+    channels.send(&target, &outgoing).await.map(Some)
+}
+
+/// Sends one claimed digest: every item it gathered, as they are now.
+async fn send_digest(app: &App, channels: &Channels, c: &Claimed) -> Result<Option<()>, SendError> {
+    let transient = |e: StoreError| SendError::Transient(e.to_string());
+    let target: Target = serde_json::from_str(&c.target)
+        .map_err(|e| SendError::Permanent(format!("stored target unreadable: {e}")))?;
+    let rows = sqlx::query(
+        "SELECT id, hazard_id, building_id, action, escalation FROM notifications
+         WHERE digest_id = $1 ORDER BY id",
+    )
+    .bind(c.id)
+    .fetch_all(app.store.pool())
+    .await
+    .map_err(|e| transient(e.into()))?;
+    let now = OffsetDateTime::now_utc();
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let get = |e: sqlx::Error| SendError::Permanent(format!("stored item unreadable: {e}"));
+        let id: i64 = row.try_get("id").map_err(get)?;
+        let hazard_id: i64 = row.try_get("hazard_id").map_err(get)?;
+        let building_id: String = row.try_get("building_id").map_err(get)?;
+        let action: String = row.try_get("action").map_err(get)?;
+        let escalation: i64 = row.try_get("escalation").map_err(get)?;
+        // Items whose item or building is gone are left out, not the digest.
+        let (Some(action), Some(building)) =
+            (Action::parse(&action), app.registry.get(&building_id))
+        else {
+            continue;
+        };
+        let Some(hazard) = hazards::get(&app.store, hazard_id)
+            .await
+            .map_err(transient)?
+        else {
+            continue;
+        };
+        if action == Action::Resolved && hazard.state.active() {
+            continue;
+        }
+        let link = match (&app.links, action, hazard.state) {
+            (Some(links), Action::Opened | Action::Reopened | Action::Escalated, State::Open) => {
+                Some(links.url(id, now))
+            }
+            _ => None,
+        };
+        items.push(DigestItem {
+            hazard,
+            building,
+            action,
+            escalation: escalation.clamp(0, 2) as u8,
+            link,
+        });
+    }
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let lang = if c.lang == "en" { Lang::En } else { Lang::Zh };
+    let rendered = render_digest(&c.party, &items, lang);
+    let delivery_id = format!("riser-digest-{}", c.id);
+    let outgoing = Outgoing {
+        delivery_id: &delivery_id,
+        subject: &rendered.subject,
+        text: &rendered.text,
+        markdown: &rendered.markdown,
+        link: None,
         json: &rendered.json,
         sms_params: &rendered.sms_params,
     };

@@ -151,6 +151,151 @@ pub fn render_alert(
     }
 }
 
+/// One item of a digest.
+pub struct DigestItem<'a> {
+    pub hazard: Hazard,
+    pub building: &'a Building,
+    pub action: Action,
+    /// The escalation step the item's notification was about.
+    pub escalation: u8,
+    /// Its acknowledge link, if it still takes one.
+    pub link: Option<String>,
+}
+
+/// Items a digest lists one by one; the rest are counted.
+pub const DIGEST_LISTED: usize = 50;
+
+/// Markdown longer than this is cut (企业微信 robots take 4 096 bytes).
+const MARKDOWN_BYTES: usize = 3_800;
+
+/// A digest to `party` of `items` (rate-limited: more items than the
+/// recipient may be sent one by one), urgent first.
+pub fn render_digest(party: &str, items: &[DigestItem<'_>], lang: Lang) -> Rendered {
+    let mut order: Vec<&DigestItem<'_>> = items.iter().collect();
+    order.sort_by_key(|i| (i.hazard.severity != Severity::Urgent, i.hazard.id));
+    let urgent = items
+        .iter()
+        .filter(|i| i.hazard.severity == Severity::Urgent)
+        .count();
+    let buildings = {
+        let mut ids: Vec<&str> = items.iter().map(|i| i.building.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    };
+    let n = items.len();
+    let subject = match lang {
+        Lang::Zh => {
+            format!("【汇总】{party}：{buildings} 栋楼 {n} 项隐患变化（其中紧急 {urgent} 项）")
+        }
+        Lang::En => format!(
+            "[digest] {party}: {n} hazard changes in {buildings} buildings ({urgent} urgent)"
+        ),
+    };
+    let intro = match lang {
+        Lang::Zh => "短时间内隐患变化较多，合并为本条汇总，请逐项处理：",
+        Lang::En => "Many hazards changed in a short time; they are listed here together:",
+    };
+    let mut text = format!("{subject}\n{intro}");
+    let mut markdown = format!("**{subject}**\n\n{intro}\n");
+    let mut cut = false;
+    for (k, item) in order.iter().take(DIGEST_LISTED).enumerate() {
+        let h = &item.hazard;
+        let what = happened(item.action, item.escalation, lang);
+        let severity = severity_name(h.severity, lang);
+        let name = &item.building.name;
+        let reason = render(&h.reason(), lang);
+        let (l_id, l_ack) = match lang {
+            Lang::Zh => ("编号", "确认收到"),
+            Lang::En => ("item", "acknowledge"),
+        };
+        text.push_str(&format!(
+            "\n{}. [{severity}] {name}: {what}. {reason} ({l_id} {})",
+            k + 1,
+            h.id
+        ));
+        if let Some(link) = &item.link {
+            text.push_str(&format!(" {l_ack}: {link}"));
+        }
+        let mut line = match lang {
+            Lang::Zh => format!("\n- **{severity}** {name}：{what}（{l_id} {}）", h.id),
+            Lang::En => format!("\n- **{severity}** {name}: {what} ({l_id} {})", h.id),
+        };
+        if let Some(link) = &item.link {
+            line.push_str(&format!(" [{l_ack}]({link})"));
+        }
+        if !cut && markdown.len() + line.len() < MARKDOWN_BYTES {
+            markdown.push_str(&line);
+        } else {
+            cut = true;
+        }
+    }
+    let listed_md = markdown.matches("\n- ").count();
+    let more = |listed: usize| match lang {
+        Lang::Zh => format!("……另有 {} 项，请登录平台查看。", n - listed),
+        Lang::En => format!("… and {} more: see the dashboard.", n - listed),
+    };
+    if n > DIGEST_LISTED {
+        text.push_str(&format!("\n{}", more(DIGEST_LISTED)));
+    }
+    if n > listed_md {
+        markdown.push_str(&format!("\n\n{}", more(listed_md)));
+    }
+    let json = json!({
+        "digest": true,
+        "party": party,
+        "subject": subject,
+        "items": order.iter().map(|i| json!({
+            "hazard_id": i.hazard.id,
+            "action": i.action.as_str(),
+            "escalation": i.escalation,
+            "severity": i.hazard.severity.as_str(),
+            "state": i.hazard.state.as_str(),
+            "code": i.hazard.code,
+            "point": i.hazard.point,
+            "value": i.hazard.value,
+            "required": i.hazard.required,
+            "clause": i.hazard.clause,
+            "building": { "id": i.building.id, "name": i.building.name },
+            "acknowledge_url": i.link,
+        })).collect::<Vec<_>>(),
+    });
+    let first = order
+        .first()
+        .map_or(String::new(), |i| i.building.name.clone());
+    let deadline = order
+        .iter()
+        .map(|i| i.hazard.deadline)
+        .min()
+        .map(local)
+        .unwrap_or_default();
+    let sms_params = vec![
+        (
+            "building",
+            match lang {
+                Lang::Zh if buildings > 1 => format!("{first}等{buildings}栋楼"),
+                Lang::En if buildings > 1 => format!("{first} and {} more", buildings - 1),
+                _ => first,
+            },
+        ),
+        (
+            "problem",
+            match lang {
+                Lang::Zh => format!("{n}项隐患变化"),
+                Lang::En => format!("{n} hazard changes"),
+            },
+        ),
+        ("deadline", deadline),
+    ];
+    Rendered {
+        subject,
+        text,
+        markdown,
+        json,
+        sms_params,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +381,42 @@ mod tests {
             m.subject
         );
         assert!(!m.text.contains("确认收到"), "no link, no prompt");
+    }
+
+    #[test]
+    fn a_digest_lists_urgent_items_first_and_stays_within_a_robots_limit() {
+        let b = building();
+        let items: Vec<DigestItem<'_>> = (0..300)
+            .map(|k| {
+                let mut h = hazard();
+                h.id = 1000 + k;
+                h.severity = if k % 100 == 99 {
+                    Severity::Urgent
+                } else {
+                    Severity::General
+                };
+                DigestItem {
+                    hazard: h,
+                    building: &b,
+                    action: Action::Opened,
+                    escalation: 0,
+                    link: Some(format!("https://riser.example/ack/{k}.token")),
+                }
+            })
+            .collect();
+        let m = render_digest("城东维保", &items, Lang::Zh);
+        assert_eq!(
+            m.subject,
+            "【汇总】城东维保：1 栋楼 300 项隐患变化（其中紧急 3 项）"
+        );
+        assert!(m.markdown.len() < 4096, "{}", m.markdown.len());
+        let first = m.text.lines().nth(2).unwrap();
+        assert!(first.starts_with("1. [紧急] 西城御景1栋"), "{first}");
+        assert!(first.contains("编号 1099"), "{first}");
+        assert!(m.text.contains("……另有 250 项"), "{}", m.text);
+        assert!(m.markdown.contains("项，请登录平台查看"), "{}", m.markdown);
+        assert_eq!(m.json["items"].as_array().unwrap().len(), 300);
+        assert_eq!(m.sms_params[1], ("problem", "300项隐患变化".to_owned()));
     }
 
     #[test]

@@ -63,6 +63,39 @@ pub struct NotifyConfig {
     /// How long an acknowledge link works.
     #[serde(default = "default_link_valid_hours")]
     pub link_valid_hours: u64,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+}
+
+/// `[notify.rate_limit]`: past `messages` to one recipient in
+/// `window_minutes`, further items are gathered into a digest, sent
+/// `digest_after_secs` after its first item and at most one a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub messages: u32,
+    pub window_minutes: u64,
+    pub digest_after_secs: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            messages: 5,
+            window_minutes: 10,
+            digest_after_secs: 60,
+        }
+    }
+}
+
+impl RateLimit {
+    pub fn window_ms(&self) -> i64 {
+        self.window_minutes as i64 * 60_000
+    }
+
+    pub fn digest_after_ms(&self) -> i64 {
+        self.digest_after_secs as i64 * 1000
+    }
 }
 
 fn default_link_valid_hours() -> u64 {
@@ -91,6 +124,7 @@ impl fmt::Debug for NotifyConfig {
             .field("max_attempts", &self.max_attempts)
             .field("public_url", &self.public_url)
             .field("link_valid_hours", &self.link_valid_hours)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +161,16 @@ impl NotifyConfig {
         if !(1..=24 * 90).contains(&self.link_valid_hours) {
             return Err("key `notify.link_valid_hours`: 1 to 2160 (90 days)".into());
         }
+        let limit = &self.rate_limit;
+        if limit.messages == 0 {
+            return Err("key `notify.rate_limit.messages`: must be at least 1".into());
+        }
+        if !(1..=24 * 60).contains(&limit.window_minutes) {
+            return Err("key `notify.rate_limit.window_minutes`: 1 to 1440 (a day)".into());
+        }
+        if limit.digest_after_secs > 3600 {
+            return Err("key `notify.rate_limit.digest_after_secs`: at most 3600".into());
+        }
         Ok(())
     }
 
@@ -147,7 +191,8 @@ impl NotifyConfig {
     }
 }
 
-/// Plans and sends every `poll_ms` until `shutdown`.
+/// Plans and sends every `poll_ms`, and at once when judging commits
+/// hazard transitions, until `shutdown`.
 pub async fn run(
     app: Arc<App>,
     config: NotifyConfig,
@@ -160,13 +205,20 @@ pub async fn run(
         routing: &config.routing,
         contacts: &contacts,
         reopen_quiet: time::Duration::minutes(config.reopen_quiet_minutes as i64),
+        rate_limit: config.rate_limit,
     };
     let mut ticker = tokio::time::interval(Duration::from_millis(config.poll_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut more = false;
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
+        if !more {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = app.alerts_due.notified() => {}
+                _ = ticker.tick() => {}
+            }
+        } else if shutdown.is_cancelled() {
+            return;
         }
         let now = OffsetDateTime::now_utc();
         match outbox::plan(&app.store, &routing, now).await {
@@ -179,10 +231,15 @@ pub async fn run(
                 tracing::error!(error = %error, "planning alerts failed; retried next round")
             }
         }
-        if let Err(error) =
-            deliver::deliver_due(&app, &channels, i64::from(config.max_attempts), now).await
+        more = match deliver::deliver_due(&app, &channels, i64::from(config.max_attempts), now)
+            .await
         {
-            tracing::error!(error = %error, "sending alerts failed; retried next round");
-        }
+            // A full claim: more may be due at once.
+            Ok(done) => done.claimed() >= deliver::CLAIM as u64,
+            Err(error) => {
+                tracing::error!(error = %error, "sending alerts failed; retried next round");
+                false
+            }
+        };
     }
 }

@@ -16,6 +16,15 @@
 //! a condition that came straight back), and a `resolved` message waits
 //! `reopen_quiet` before it may be sent, so its sender can drop it if the
 //! item is active again by then.
+//!
+//! Rate limit: past `rate_limit.messages` individual messages to one
+//! recipient in `rate_limit.window_minutes`, a further one is stored
+//! `digested` and counted into the recipient's gathering digest
+//! (`notification_digests`), which is sent as one message listing its
+//! items `digest_after_secs` after its first, and no sooner than a window
+//! after the previous digest. A digest stops gathering when it is claimed
+//! for sending (`attempts` > 0): the claim waits on the row lock a
+//! planner holds while adding to it, so no item is added unseen.
 
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -37,6 +46,8 @@ pub struct Planned {
     pub pending: u64,
     /// Rows inserted already suppressed (flapping).
     pub suppressed: u64,
+    /// Rows inserted into a digest (rate limit).
+    pub digested: u64,
     /// Roles a transition was for whom nobody could be reached at.
     pub unreachable: Vec<(i64, String, Role)>,
 }
@@ -47,6 +58,7 @@ pub struct Routing<'a> {
     pub routing: &'a RoutingConfig,
     pub contacts: &'a Contacts,
     pub reopen_quiet: time::Duration,
+    pub rate_limit: super::RateLimit,
 }
 
 /// Plans every transition not yet planned, [`PLAN_CHUNK`] per
@@ -63,6 +75,7 @@ pub async fn plan(
         total.transitions += chunk.transitions;
         total.pending += chunk.pending;
         total.suppressed += chunk.suppressed;
+        total.digested += chunk.digested;
         total.unreachable.extend(chunk.unreachable);
         if done {
             return Ok(total);
@@ -134,37 +147,52 @@ async fn plan_chunk(
             _ => ("pending", now_ms),
         };
         for recipient in &recipients {
-            let inserted = sqlx::query(
+            let key = recipient.key();
+            let state = if state == "pending"
+                && over_limit(&mut tx, &key, now_ms, &routing.rate_limit).await?
+            {
+                "digested"
+            } else {
+                state
+            };
+            let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO notifications (transition_id, hazard_id, building_id, action,
                    escalation, recipient, role, party, channel, target, lang, state,
                    created_ms, next_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (transition_id, recipient) DO NOTHING",
+                 ON CONFLICT (transition_id, recipient) DO NOTHING
+                 RETURNING id",
             )
             .bind(id)
             .bind(hazard_id)
             .bind(&building_id)
             .bind(action.as_str())
             .bind(i64::from(escalation))
-            .bind(recipient.key())
+            .bind(&key)
             .bind(recipient.role.as_str())
             .bind(&recipient.party)
             .bind(recipient.target.channel().as_str())
-            .bind(
-                serde_json::to_string(&recipient.target)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )
+            .bind(target_json(recipient)?)
             .bind(lang_str(recipient.lang))
             .bind(state)
             .bind(now_ms)
             .bind(next_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_optional(&mut *tx)
+            .await?;
             match (inserted, state) {
-                (0, _) => {}
-                (_, "suppressed") => planned.suppressed += 1,
-                _ => planned.pending += 1,
+                (None, _) => {}
+                (Some(_), "suppressed") => planned.suppressed += 1,
+                (Some(id), "digested") => {
+                    let digest =
+                        gather(&mut tx, recipient, &key, now_ms, &routing.rate_limit).await?;
+                    sqlx::query("UPDATE notifications SET digest_id = $1 WHERE id = $2")
+                        .bind(digest)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    planned.digested += 1;
+                }
+                (Some(_), _) => planned.pending += 1,
             }
         }
         sqlx::query("UPDATE hazard_transitions SET planned_ms = $1 WHERE id = $2")
@@ -175,6 +203,75 @@ async fn plan_chunk(
     }
     tx.commit().await?;
     Ok(planned)
+}
+
+/// Whether `recipient` had its share of individual messages in the
+/// window before `now_ms`.
+async fn over_limit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    recipient: &str,
+    now_ms: i64,
+    limit: &super::RateLimit,
+) -> Result<bool, StoreError> {
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications
+         WHERE recipient = $1 AND created_ms > $2 AND state IN ('pending', 'sent', 'failed')",
+    )
+    .bind(recipient)
+    .bind(now_ms - limit.window_ms())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(sent >= i64::from(limit.messages))
+}
+
+/// Counts one more item into `recipient`'s gathering digest, starting
+/// one if none gathers; returns its id.
+async fn gather(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    recipient: &route::Recipient,
+    key: &str,
+    now_ms: i64,
+    limit: &super::RateLimit,
+) -> Result<i64, StoreError> {
+    loop {
+        // Taking the row lock: a claim of this digest waits for our commit.
+        let gathering: Option<i64> = sqlx::query_scalar(
+            "UPDATE notification_digests SET items = items + 1
+             WHERE recipient = $1 AND state = 'pending' AND attempts = 0
+             RETURNING id",
+        )
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(id) = gathering {
+            return Ok(id);
+        }
+        let previous: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(created_ms) FROM notification_digests WHERE recipient = $1",
+        )
+        .bind(key)
+        .fetch_one(&mut **tx)
+        .await?;
+        let due = (now_ms + limit.digest_after_ms()).max(previous.map_or(i64::MIN, |p| {
+            p + limit.digest_after_ms() + limit.window_ms()
+        }));
+        sqlx::query(
+            "INSERT INTO notification_digests
+               (recipient, role, party, channel, target, lang, state, created_ms, next_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)
+             ON CONFLICT (recipient) WHERE state = 'pending' AND attempts = 0 DO NOTHING",
+        )
+        .bind(key)
+        .bind(recipient.role.as_str())
+        .bind(&recipient.party)
+        .bind(recipient.target.channel().as_str())
+        .bind(target_json(recipient)?)
+        .bind(lang_str(recipient.lang))
+        .bind(now_ms)
+        .bind(due)
+        .execute(&mut **tx)
+        .await?;
+    }
 }
 
 /// Whether the item cleared less than `quiet_ms` before this reopening.
@@ -194,6 +291,11 @@ async fn flapped(
     .fetch_one(&mut **tx)
     .await?;
     Ok(resolved.is_some_and(|r| at_ms - r < quiet_ms))
+}
+
+/// The address as stored (`channel::Target` as JSON).
+fn target_json(recipient: &route::Recipient) -> Result<String, StoreError> {
+    serde_json::to_string(&recipient.target).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn lang_str(lang: crate::rules::Lang) -> &'static str {
@@ -220,10 +322,12 @@ pub struct Notification {
     pub next_ms: i64,
     pub sent_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// The digest it went out in (`state` `digested`).
+    pub digest_id: Option<i64>,
 }
 
 const SELECT_NOTIFICATIONS: &str = "SELECT id, transition_id, hazard_id, building_id, action,
-    escalation, role, party, channel, state, attempts, next_ms, sent_ms, last_error
+    escalation, role, party, channel, state, attempts, next_ms, sent_ms, last_error, digest_id
     FROM notifications";
 
 fn notification(r: &sqlx::any::AnyRow) -> Result<Notification, sqlx::Error> {
@@ -242,6 +346,7 @@ fn notification(r: &sqlx::any::AnyRow) -> Result<Notification, sqlx::Error> {
         next_ms: r.try_get("next_ms")?,
         sent_ms: r.try_get("sent_ms")?,
         last_error: r.try_get("last_error")?,
+        digest_id: r.try_get("digest_id")?,
     })
 }
 
@@ -265,6 +370,124 @@ pub async fn get(store: &Store, id: i64) -> Result<Option<Notification>, StoreEr
     .fetch_optional(store.pool())
     .await?;
     Ok(row.as_ref().map(notification).transpose()?)
+}
+
+/// What [`list`] selects; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub state: Option<String>,
+    pub hazard: Option<i64>,
+    pub building: Option<String>,
+    pub digest: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The states a notification can be in.
+pub const STATES: [&str; 5] = ["pending", "sent", "failed", "suppressed", "digested"];
+
+/// Notifications matching `filter`, newest first, and how many match.
+pub async fn list(store: &Store, filter: &Filter) -> Result<(Vec<Notification>, i64), StoreError> {
+    let mut clauses = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if filter.state.is_some() {
+        clauses.push(format!("state = {}", next()));
+    }
+    if filter.hazard.is_some() {
+        clauses.push(format!("hazard_id = {}", next()));
+    }
+    if filter.building.is_some() {
+        clauses.push(format!("building_id = {}", next()));
+    }
+    if filter.digest.is_some() {
+        clauses.push(format!("digest_id = {}", next()));
+    }
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    let (limit, offset) = (next(), next());
+    macro_rules! bind_filter {
+        ($q:expr) => {{
+            let mut q = $q;
+            if let Some(v) = &filter.state {
+                q = q.bind(v.clone());
+            }
+            if let Some(v) = filter.hazard {
+                q = q.bind(v);
+            }
+            if let Some(v) = &filter.building {
+                q = q.bind(v.clone());
+            }
+            if let Some(v) = filter.digest {
+                q = q.bind(v);
+            }
+            q
+        }};
+    }
+    let rows = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT_NOTIFICATIONS}{filter_sql} ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
+    ))))
+    .bind(filter.limit)
+    .bind(filter.offset)
+    .fetch_all(store.pool())
+    .await?;
+    let total: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM notifications{filter_sql}"
+    ))))
+    .fetch_one(store.pool())
+    .await?;
+    Ok((
+        rows.iter().map(notification).collect::<Result<_, _>>()?,
+        total,
+    ))
+}
+
+/// A digest: several items to one recipient in one message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Digest {
+    pub id: i64,
+    pub role: String,
+    pub party: String,
+    pub channel: String,
+    pub items: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+    pub next_ms: i64,
+    pub sent_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// One digest.
+pub async fn digest(store: &Store, id: i64) -> Result<Option<Digest>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, role, party, channel, items, state, attempts, created_ms, next_ms,
+           sent_ms, last_error
+         FROM notification_digests WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Digest {
+        id: r.try_get("id")?,
+        role: r.try_get("role")?,
+        party: r.try_get("party")?,
+        channel: r.try_get("channel")?,
+        items: r.try_get("items")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        created_ms: r.try_get("created_ms")?,
+        next_ms: r.try_get("next_ms")?,
+        sent_ms: r.try_get("sent_ms")?,
+        last_error: r.try_get("last_error")?,
+    }))
 }
 
 #[cfg(test)]

@@ -17,24 +17,15 @@ async fn app() -> (tempfile::TempDir, Arc<App>, Contacts) {
     const CSV: &str = "id,name,district,town,community,use,commercial_floor_over_1000m2,height_m,storeys,tank_area_m2,tank_height_m,tank_dead_level_m,management_unit,contractor,building_manager
 B2,二号楼,梁平区,梁山街道,西平社区,residential,no,60,20,10,2.5,0.2,嘉禾物业,安泰维保,楼栋长002
 ";
-    let dir = tempfile::tempdir().unwrap();
-    let store = crate::store::test_store(dir.path()).await;
-    let app = Arc::new(App {
-        registry: Registry::new(crate::registry::parse_csv(CSV).unwrap()).unwrap(),
-        store,
-        influx: None,
-        metrics: Metrics::default(),
-        rules: crate::rules::Settings {
-            tuning: crate::rules::Tuning::immediate(),
-            ..crate::rules::Settings::default()
-        },
-        hazards: crate::hazards::HazardsConfig::default(),
-        links: Some(crate::notify::link::Links::new(
+    let (dir, app) = app_from(
+        CSV,
+        Some(crate::notify::link::Links::new(
             "a-test-secret-of-32-characters-at-least",
             "https://riser.example.cn",
             time::Duration::days(7),
         )),
-    });
+    )
+    .await;
     let robot = |name: &str| Party {
         name: name.into(),
         targets: vec![Target::WeCom {
@@ -47,6 +38,30 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,60,20,10,2.5,0.2
         fire_rescue: Vec::new(),
     };
     (dir, app, contacts)
+}
+
+/// The buildings of `csv` in a fresh store in a temp dir, rules that count
+/// a condition at once.
+async fn app_from(
+    csv: &str,
+    links: Option<crate::notify::link::Links>,
+) -> (tempfile::TempDir, Arc<App>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::test_store(dir.path()).await;
+    let app = Arc::new(App {
+        registry: Registry::new(crate::registry::parse_csv(csv).unwrap()).unwrap(),
+        store,
+        influx: None,
+        metrics: Metrics::default(),
+        rules: crate::rules::Settings {
+            tuning: crate::rules::Tuning::immediate(),
+            ..crate::rules::Settings::default()
+        },
+        hazards: crate::hazards::HazardsConfig::default(),
+        links,
+        alerts_due: Default::default(),
+    });
+    (dir, app)
 }
 
 /// The tank at `level` m (low below ~2.0) at `at`, stored and judged.
@@ -67,6 +82,7 @@ fn routing<'a>(app: &'a App, config: &'a RoutingConfig, contacts: &'a Contacts) 
         routing: config,
         contacts,
         reopen_quiet: time::Duration::minutes(30),
+        rate_limit: crate::notify::RateLimit::default(),
     }
 }
 
@@ -361,4 +377,250 @@ async fn the_link_in_an_alert_acknowledges_the_item_as_its_recipient_on_post_onl
         call("GET", &forged).await.unwrap().status(),
         StatusCode::FORBIDDEN
     );
+}
+
+/// `n` buildings B00… of one contractor (安泰维保) on a local webhook.
+async fn district(n: usize) -> (tempfile::TempDir, Arc<App>, Contacts, Receiver) {
+    let mut csv = String::from(
+        "id,name,district,town,community,use,commercial_floor_over_1000m2,height_m,storeys,tank_area_m2,tank_height_m,tank_dead_level_m,contractor\n",
+    );
+    for b in 0..n {
+        csv.push_str(&format!(
+            "B{b:02},{b}号楼,梁平区,梁山街道,西平社区,residential,no,60,20,10,2.5,0.2,安泰维保\n"
+        ));
+    }
+    let (dir, app) = app_from(&csv, None).await;
+    let hook = receiver().await;
+    let contacts = Contacts {
+        party: vec![Party {
+            name: "安泰维保".into(),
+            targets: vec![Target::Webhook {
+                url: hook.url.clone(),
+                secret: SECRET.into(),
+            }],
+            lang: Default::default(),
+        }],
+        fire_rescue: Vec::new(),
+    };
+    (dir, app, contacts, hook)
+}
+
+/// Every building's tank at `level`, stored and judged at `at`.
+async fn every_tank(app: &App, n: usize, seq: u64, level: f64, at: OffsetDateTime) {
+    let gateways: Vec<String> = (0..n).map(|b| format!("gw-B{b:02}")).collect();
+    for gateway in &gateways {
+        let m = crate::telemetry(
+            gateway,
+            seq,
+            at,
+            &[("tank.level", level), ("riser.pressure", 0.3)],
+        );
+        app.store.ingest(&m, at).await.unwrap();
+    }
+    let gateways: Vec<&str> = gateways.iter().map(String::as_str).collect();
+    crate::judge(app, Some(&gateways), at).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_district_wide_outage_sends_the_contractor_a_digest_not_a_message_per_building() {
+    use crate::notify::channel::{Channels, ChannelsConfig, verify_webhook};
+    use crate::notify::deliver::deliver_due;
+    const N: usize = 20;
+    let (_dir, app, contacts, hook) = district(N).await;
+    let config = RoutingConfig::default();
+    let r = routing(&app, &config, &contacts);
+    let channels = Channels::new(&ChannelsConfig::default()).unwrap();
+    let now = OffsetDateTime::now_utc();
+    every_tank(&app, N, 1, 0.5, now).await;
+
+    let planned = plan(&app.store, &r, now).await.unwrap();
+    assert_eq!((planned.pending, planned.digested), (5, 15), "{planned:?}");
+    assert_eq!(deliver_due(&app, &channels, 12, now).await.unwrap().sent, 5);
+    let after = now + time::Duration::seconds(59);
+    assert_eq!(
+        deliver_due(&app, &channels, 12, after).await.unwrap().sent,
+        0,
+        "the digest gathers for a minute"
+    );
+    let due = now + time::Duration::seconds(60);
+    assert_eq!(deliver_due(&app, &channels, 12, due).await.unwrap().sent, 1);
+
+    let got = hook.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 6, "five messages and one digest");
+    let (headers, body) = got.last().unwrap();
+    let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+    assert!(verify_webhook(
+        SECRET,
+        &header("x-riser-timestamp"),
+        body,
+        &header("x-riser-signature")
+    ));
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["digest"], true);
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 15);
+    let mut told: Vec<_> = got[..5]
+        .iter()
+        .map(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).unwrap()["hazard_id"].clone())
+        .chain(items.iter().map(|i| i["hazard_id"].clone()))
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    told.sort_unstable();
+    told.dedup();
+    assert_eq!(told.len(), N, "every building's item told once");
+    let digested = list(
+        &app.store,
+        &Filter {
+            state: Some("digested".into()),
+            limit: 100,
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(digested.1, 15);
+    let digest_id = digested.0[0].digest_id.expect("in a digest");
+    assert_eq!(
+        header("x-riser-delivery"),
+        format!("riser-digest-{digest_id}")
+    );
+    let d = digest(&app.store, digest_id).await.unwrap().unwrap();
+    assert_eq!((d.state.as_str(), d.items), ("sent", 15));
+    let (status, served) = get_json(&app, &format!("/api/notifications/digests/{digest_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(served["items"].as_array().unwrap().len(), 15);
+    assert_eq!(served["delivery_id"], format!("riser-digest-{digest_id}"));
+
+    // Everything clears two minutes in: still over the limit, and the next
+    // digest waits a window after the first.
+    let cleared = now + time::Duration::minutes(2);
+    every_tank(&app, N, 2, 2.3, cleared).await;
+    let planned = plan(&app.store, &r, cleared).await.unwrap();
+    assert_eq!((planned.pending, planned.digested), (0, N as u64));
+    let second = list(
+        &app.store,
+        &Filter {
+            state: Some("digested".into()),
+            limit: 1,
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap()
+    .0[0]
+        .digest_id
+        .unwrap();
+    let d = digest(&app.store, second).await.unwrap().unwrap();
+    assert_ne!(second, digest_id);
+    assert_eq!(d.items, N as i64);
+    assert_eq!(d.next_ms, to_ms(now + time::Duration::minutes(11)));
+}
+
+#[tokio::test]
+async fn a_digest_claimed_for_sending_gathers_nothing_more() {
+    use crate::notify::channel::{Channels, ChannelsConfig};
+    use crate::notify::deliver::deliver_due;
+    const N: usize = 8;
+    let (_dir, app, contacts, hook) = district(N).await;
+    let config = RoutingConfig::default();
+    let r = routing(&app, &config, &contacts);
+    let channels = Channels::new(&ChannelsConfig::default()).unwrap();
+    let now = OffsetDateTime::now_utc();
+    every_tank(&app, N - 1, 1, 0.5, now).await;
+    assert_eq!(plan(&app.store, &r, now).await.unwrap().digested, 2);
+    let due = now + time::Duration::seconds(60);
+    deliver_due(&app, &channels, 12, due).await.unwrap();
+    assert_eq!(hook.got.lock().unwrap().len(), 6);
+
+    // The last building fails after the digest went: a new digest.
+    let m = crate::telemetry(
+        &format!("gw-B{:02}", N - 1),
+        1,
+        due,
+        &[("tank.level", 0.5), ("riser.pressure", 0.3)],
+    );
+    app.store.ingest(&m, due).await.unwrap();
+    let gateway = format!("gw-B{:02}", N - 1);
+    crate::judge(&app, Some(&[gateway.as_str()]), due)
+        .await
+        .unwrap();
+    assert_eq!(plan(&app.store, &r, due).await.unwrap().digested, 1);
+    let (rows, _) = list(
+        &app.store,
+        &Filter {
+            state: Some("digested".into()),
+            limit: 100,
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut digests: Vec<_> = rows.iter().filter_map(|n| n.digest_id).collect();
+    digests.dedup();
+    assert_eq!(digests.len(), 2, "{rows:?}");
+    let first = digest(&app.store, digests[1]).await.unwrap().unwrap();
+    assert_eq!((first.state.as_str(), first.items), ("sent", 2));
+}
+
+async fn get_json(app: &Arc<App>, uri: &str) -> (u16, serde_json::Value) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+    let response = crate::api::router(app.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn a_message_that_failed_for_good_is_listed_by_the_api_with_its_error() {
+    use crate::notify::deliver::deliver_due;
+    let (_dir, app, hook, channels, now) = opened_for_a_webhook().await;
+    hook.status.store(410, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        deliver_due(&app, &channels, 12, now).await.unwrap().failed,
+        1
+    );
+    let id = hazard_id(&app).await;
+
+    let (status, failed) = get_json(&app, "/api/notifications?state=failed").await;
+    assert_eq!(status, 200);
+    assert_eq!(failed["total"], 1);
+    let item = &failed["items"][0];
+    assert_eq!(item["hazard_id"], id);
+    assert_eq!(
+        (item["role"].as_str(), item["channel"].as_str()),
+        (Some("contractor"), Some("webhook"))
+    );
+    assert!(
+        item["last_error"].as_str().unwrap().contains("410"),
+        "{item}"
+    );
+    assert!(
+        !item.to_string().contains(&hook.url) && !item.to_string().contains(SECRET),
+        "no address or secret served: {item}"
+    );
+    let (_, sent) = get_json(&app, "/api/notifications?state=sent").await;
+    assert_eq!(sent["total"], 0);
+
+    let (_, detail) = get_json(&app, &format!("/api/hazards/{id}")).await;
+    assert_eq!(detail["notifications"][0]["state"], "failed");
+    assert_eq!(
+        detail["notifications"][0]["delivery_id"],
+        format!("riser-{}", item["id"])
+    );
+
+    let (status, error) = get_json(&app, "/api/notifications?state=lost").await;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"].as_str().unwrap().contains("pending"),
+        "{error}"
+    );
+    assert_eq!(get_json(&app, "/api/notifications?limit=0").await.0, 400);
+    assert_eq!(get_json(&app, "/api/notifications/digests/7").await.0, 404);
 }
