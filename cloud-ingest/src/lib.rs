@@ -130,9 +130,14 @@ pub async fn judge<'a>(
             {
                 changed_here.push(*building);
             }
-            transitions +=
-                hazards::reconcile(judging.connection(), building, &verdict, now, &app.hazards)
-                    .await?;
+            // A building whose gateway was never heard from is not
+            // monitored yet (being installed): its verdict says unknown,
+            // but there is no hazard item to page anyone about.
+            if link.last_seen.is_some() || link.online.is_some() {
+                transitions +=
+                    hazards::reconcile(judging.connection(), building, &verdict, now, &app.hazards)
+                        .await?;
+            }
         }
         judging.commit().await?;
         changed.extend(changed_here);
@@ -184,6 +189,15 @@ pub(crate) fn telemetry(
         .map(|(point, value)| Reading::good(point, at, *value))
         .collect();
     Message::Telemetry(Telemetry::new(gateway, seq, readings))
+}
+
+/// `gateway` heard from at `at` (one reading of a point no rule reads):
+/// its buildings are monitored from then on, and the points they expect
+/// have no data.
+#[cfg(test)]
+pub(crate) async fn heard_from(app: &App, gateway: &str, at: OffsetDateTime) {
+    let m = telemetry(gateway, 1, at, &[("cabinet.temperature", 21.0)]);
+    app.store.ingest(&m, at).await.unwrap();
 }
 
 /// A running cloud-ingest.

@@ -407,8 +407,10 @@ mod tests {
     async fn the_list_is_newest_first_and_filters_by_state_building_severity_and_overdue() {
         let (_dir, app) = crate::test_app().await;
         let now = OffsetDateTime::now_utc();
-        // A month ago B1 had never reported (its two points: monitoring,
-        // long overdue); now B2's tank is low (urgent, due tomorrow).
+        // A month ago B1's gateway came up without its two points
+        // (monitoring, long overdue); now B2's tank is low (urgent, due
+        // tomorrow).
+        crate::heard_from(&app, "gw-B1", now - Duration::days(30)).await;
         crate::judge(&app, Some(&["gw-B1"]), now - Duration::days(30))
             .await
             .unwrap();

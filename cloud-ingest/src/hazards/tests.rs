@@ -429,9 +429,38 @@ async fn remarks_are_kept_as_written_in_any_state() {
 }
 
 #[tokio::test]
+async fn a_building_never_heard_from_is_not_monitored_yet_and_pages_no_one() {
+    let (_dir, app) = crate::test_app().await;
+    crate::judge(&app, None, T0).await.unwrap();
+    let all =
+        |app: Arc<App>| async move { list(&app.store, &Filter::default(), T0).await.unwrap().0 };
+    assert_eq!(
+        all(app.clone()).await,
+        Vec::new(),
+        "installing is no hazard"
+    );
+    crate::heard_from(&app, "gw-B1", T0).await;
+    crate::judge(&app, None, T0).await.unwrap();
+    let codes: Vec<_> = all(app.clone())
+        .await
+        .iter()
+        .map(|h| (h.building_id.clone(), h.code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("B1".to_owned(), Code::NoData),
+            ("B1".to_owned(), Code::NoData)
+        ],
+        "once heard from, a missing point is monitoring lost"
+    );
+}
+
+#[tokio::test]
 async fn windows_follow_the_severity_and_the_config() {
     let (_dir, app) = crate::test_app().await;
-    // B1 has never reported: its points have no data (监测中断).
+    // B1's gateway is up but its points have no data (监测中断).
+    crate::heard_from(&app, "gw-B1", T0).await;
     crate::judge(&app, None, T0).await.unwrap();
     let filter = Filter {
         building: Some("B1".into()),
@@ -475,6 +504,7 @@ async fn items_without_a_value_and_with_one_are_recorded_in_one_judging() {
         ],
     ));
     app.store.ingest(&m, T0).await.unwrap();
+    crate::heard_from(&app, "gw-B1", T0).await;
     // One transaction, one connection: B1's items (no value) first, then
     // B2's (a value); twice, so both are seen again too.
     for _ in 0..2 {

@@ -511,7 +511,7 @@ async fn forget_session(port: u16, client_id: &str) -> anyhow::Result<()> {
 }
 
 /// Empties the benchmark's PostgreSQL database.
-async fn reset_postgres(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn reset_postgres(url: &str) -> anyhow::Result<()> {
     use sqlx::{Connection, Executor};
     let mut conn = sqlx::PgConnection::connect(url)
         .await

@@ -17,6 +17,10 @@
 //!                                   (mqtt.parallel_batches, default 2); the publisher keeps at most W messages per node
 //!                                   unstored (default 64); through a
 //!                                   Mosquitto of its own (in memory, fresh per run) unless --port names a broker
+//! riser-bench alerts [--latency N] [--outage N] [--contractors C] [--database postgres://…]
+//!                                   low tank published → the contractor's webhook received, N items one at a time (p50/p99);
+//!                                   then N buildings failing at once among C contractors: messages per recipient after
+//!                                   the rate limit, digests, time to drain
 //! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
 //!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
 //!                                   --external-sim polls a `riser-sim serve` already running on the points' ports
@@ -53,6 +57,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+mod alerts;
 mod ingest;
 mod store_forward;
 
@@ -106,6 +111,15 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some("alerts") => {
+            alerts::alerts(
+                num(&args, "--latency", 200)?,
+                num(&args, "--outage", 1000)?,
+                num(&args, "--contractors", 10)?,
+                arg(&args, "--database"),
+            )
+            .await
+        }
         Some("alarm-latency") => {
             store_forward::alarm_latency(
                 num(&args, "--backlog", 1_000_000)?,
@@ -125,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
             footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
-            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W] [--parallel B]"
+            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W] [--parallel B] | alerts [--latency N] [--outage N] [--contractors C] [--database URL]"
         ),
     }
 }
