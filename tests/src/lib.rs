@@ -520,3 +520,54 @@ impl Drop for Publisher {
         self.task.abort();
     }
 }
+
+/// The executable `name` of another package of this workspace (e.g.
+/// `riser-ingest` of `cloud-ingest`), from the target dir this test was
+/// built into. Cargo hands integration tests only their own package's
+/// binaries (`CARGO_BIN_EXE_*`), so something else must have built it:
+/// `cargo nextest run --workspace`, or `cargo build --bin <name>`. Fails,
+/// saying so, when it is missing or older than the package's `src/`,
+/// `migrations/` or `Cargo.toml` (a stale binary would test old code).
+pub fn workspace_binary(name: &str, package_dir: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable outside a target dir")?;
+    let binary = profile_dir.join(name);
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(package_dir);
+    let build =
+        format!("build it first: cargo build --bin {name} (cargo nextest run --workspace does)");
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .with_context(|| format!("{} not found; {build}", binary.display()))?;
+    let mut sources = vec![package.join("Cargo.toml")];
+    let mut dirs = vec![package.join("src"), package.join("migrations")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                sources.push(path);
+            }
+        }
+    }
+    for source in sources {
+        let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+        if changed.is_ok_and(|changed| changed > built) {
+            bail!(
+                "{} is older than {}; {build}",
+                binary.display(),
+                source.display()
+            );
+        }
+    }
+    Ok(binary)
+}

@@ -34,7 +34,8 @@ use super::message::{DigestItem, render_alert, render_digest};
 /// Rows claimed per round.
 pub const CLAIM: i64 = 64;
 
-/// How long a claimed row is left to its sender before another may send it.
+/// How long a claimed row is left to its sender before another may send
+/// it: the default of `notify.lease_secs`.
 pub const LEASE: Duration = Duration::from_secs(60);
 
 /// What one [`deliver_due`] did.
@@ -94,7 +95,12 @@ struct Claimed {
 
 /// Claims up to [`CLAIM`] due rows of `kind`: their attempt counted and
 /// their time moved a lease ahead, in one statement.
-async fn claim(app: &App, kind: Kind, now_ms: i64) -> Result<Vec<Claimed>, StoreError> {
+async fn claim(
+    app: &App,
+    kind: Kind,
+    lease: Duration,
+    now_ms: i64,
+) -> Result<Vec<Claimed>, StoreError> {
     let table = kind.table();
     let columns = match kind {
         Kind::Alert => "id, hazard_id, building_id, action, '' AS party, target, lang, attempts",
@@ -112,7 +118,7 @@ async fn claim(app: &App, kind: Kind, now_ms: i64) -> Result<Vec<Claimed>, Store
                AND state = 'pending' AND next_ms <= $2
              RETURNING {columns}"
         )))
-        .bind(now_ms + LEASE.as_millis() as i64)
+        .bind(now_ms + lease.as_millis() as i64)
         .bind(now_ms)
         .fetch_all(app.store.pool())
         .await?
@@ -141,11 +147,12 @@ pub async fn deliver_due(
     app: &App,
     channels: &Channels,
     max_attempts: i64,
+    lease: Duration,
     now: OffsetDateTime,
 ) -> Result<Delivered, StoreError> {
     let now_ms = to_ms(now);
-    let mut claimed = claim(app, Kind::Alert, now_ms).await?;
-    claimed.extend(claim(app, Kind::Digest, now_ms).await?);
+    let mut claimed = claim(app, Kind::Alert, lease, now_ms).await?;
+    claimed.extend(claim(app, Kind::Digest, lease, now_ms).await?);
     let outcomes = join_all(claimed.iter().map(|c| async move {
         match c.kind {
             Kind::Alert => send_one(app, channels, c).await,
@@ -162,7 +169,11 @@ pub async fn deliver_due(
             }
             Ok(None) => {
                 done.suppressed += 1;
-                ("suppressed", now_ms, None)
+                // An attempt cut off by a crash may have been received.
+                let note = (c.attempts > 1).then(|| {
+                    "no longer to be sent; an earlier attempt, cut off before it was marked, may have reached the recipient".to_owned()
+                });
+                ("suppressed", now_ms, note)
             }
             Err(SendError::Transient(e)) if c.attempts < max_attempts => {
                 done.retrying += 1;

@@ -51,6 +51,13 @@ pub struct NotifyConfig {
     /// given up (`failed`).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// How long a message being sent is left to the node that claimed
+    /// it, seconds: a node that dies between sending a message and marking
+    /// it sent leaves it to be sent again (with the same delivery id) this
+    /// long after its claim. Longer than `channels.http_timeout_ms`, so a
+    /// live sender is never overtaken.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
     /// Where people reach this service (`https://riser.example.cn`): the
     /// base of the acknowledge links. With `link_secret`; without both,
     /// messages carry no link.
@@ -111,6 +118,9 @@ fn default_poll_ms() -> u64 {
 fn default_max_attempts() -> u32 {
     12
 }
+fn default_lease_secs() -> u64 {
+    deliver::LEASE.as_secs()
+}
 
 impl fmt::Debug for NotifyConfig {
     /// Without the contacts' addresses and the channels' secrets.
@@ -122,6 +132,7 @@ impl fmt::Debug for NotifyConfig {
             .field("reopen_quiet_minutes", &self.reopen_quiet_minutes)
             .field("poll_ms", &self.poll_ms)
             .field("max_attempts", &self.max_attempts)
+            .field("lease_secs", &self.lease_secs)
             .field("public_url", &self.public_url)
             .field("link_valid_hours", &self.link_valid_hours)
             .field("rate_limit", &self.rate_limit)
@@ -137,6 +148,14 @@ impl NotifyConfig {
         }
         if self.max_attempts == 0 {
             return Err("key `notify.max_attempts`: must be at least 1".into());
+        }
+        if !(1..=3600).contains(&self.lease_secs)
+            || self.lease_secs.saturating_mul(1000) <= self.channels.http_timeout_ms
+        {
+            return Err(
+                "key `notify.lease_secs`: 1 to 3600, and longer than `notify.channels.http_timeout_ms`"
+                    .into(),
+            );
         }
         if self.reopen_quiet_minutes > 24 * 60 {
             return Err("key `notify.reopen_quiet_minutes`: at most 1440 (a day)".into());
@@ -231,8 +250,14 @@ pub async fn run(
                 tracing::error!(error = %error, "planning alerts failed; retried next round")
             }
         }
-        more = match deliver::deliver_due(&app, &channels, i64::from(config.max_attempts), now)
-            .await
+        more = match deliver::deliver_due(
+            &app,
+            &channels,
+            i64::from(config.max_attempts),
+            Duration::from_secs(config.lease_secs),
+            now,
+        )
+        .await
         {
             // A full claim: more may be due at once.
             Ok(done) => done.claimed() >= deliver::CLAIM as u64,

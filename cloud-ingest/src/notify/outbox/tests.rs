@@ -259,9 +259,17 @@ async fn an_opened_item_reaches_the_contractors_webhook_signed_once() {
     use crate::notify::channel::verify_webhook;
     use crate::notify::deliver::deliver_due;
     let (_dir, app, hook, channels, now) = opened_for_a_webhook().await;
-    let done = deliver_due(&app, &channels, 12, now).await.unwrap();
+    let done = deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+        .await
+        .unwrap();
     assert_eq!(done.sent, 1, "{done:?}");
-    assert_eq!(deliver_due(&app, &channels, 12, now).await.unwrap().sent, 0);
+    assert_eq!(
+        deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
 
     let got = hook.got.lock().unwrap().clone();
     assert_eq!(got.len(), 1, "exactly one message");
@@ -288,7 +296,9 @@ async fn a_refusing_webhook_fails_for_good_and_a_failing_one_is_retried_later() 
     let (_dir, app, hook, channels, now) = opened_for_a_webhook().await;
 
     hook.status.store(503, std::sync::atomic::Ordering::SeqCst);
-    let done = deliver_due(&app, &channels, 12, now).await.unwrap();
+    let done = deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+        .await
+        .unwrap();
     assert_eq!(done.retrying, 1, "{done:?}");
     let row = &of_hazard(&app.store, hazard_id(&app).await).await.unwrap()[0];
     assert_eq!(row.state, "pending");
@@ -298,14 +308,18 @@ async fn a_refusing_webhook_fails_for_good_and_a_failing_one_is_retried_later() 
         "{row:?}"
     );
     assert_eq!(
-        deliver_due(&app, &channels, 12, now).await.unwrap(),
+        deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+            .await
+            .unwrap(),
         Default::default(),
         "not before its back-off"
     );
 
     hook.status.store(404, std::sync::atomic::Ordering::SeqCst);
     let later = now + time::Duration::minutes(1);
-    let done = deliver_due(&app, &channels, 12, later).await.unwrap();
+    let done = deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, later)
+        .await
+        .unwrap();
     assert_eq!(done.failed, 1, "{done:?}");
     let row = &of_hazard(&app.store, hazard_id(&app).await).await.unwrap()[0];
     assert_eq!((row.state.as_str(), row.attempts), ("failed", 2));
@@ -319,7 +333,9 @@ async fn the_link_in_an_alert_acknowledges_the_item_as_its_recipient_on_post_onl
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt as _;
     let (_dir, app, hook, channels, now) = opened_for_a_webhook().await;
-    deliver_due(&app, &channels, 12, now).await.unwrap();
+    deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+        .await
+        .unwrap();
     let body = hook.got.lock().unwrap()[0].1.clone();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let url = json["acknowledge_url"].as_str().expect("a link").to_owned();
@@ -435,15 +451,30 @@ async fn a_district_wide_outage_sends_the_contractor_a_digest_not_a_message_per_
 
     let planned = plan(&app.store, &r, now).await.unwrap();
     assert_eq!((planned.pending, planned.digested), (5, 15), "{planned:?}");
-    assert_eq!(deliver_due(&app, &channels, 12, now).await.unwrap().sent, 5);
+    assert_eq!(
+        deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+            .await
+            .unwrap()
+            .sent,
+        5
+    );
     let after = now + time::Duration::seconds(59);
     assert_eq!(
-        deliver_due(&app, &channels, 12, after).await.unwrap().sent,
+        deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, after)
+            .await
+            .unwrap()
+            .sent,
         0,
         "the digest gathers for a minute"
     );
     let due = now + time::Duration::seconds(60);
-    assert_eq!(deliver_due(&app, &channels, 12, due).await.unwrap().sent, 1);
+    assert_eq!(
+        deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, due)
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
 
     let got = hook.got.lock().unwrap().clone();
     assert_eq!(got.len(), 6, "five messages and one digest");
@@ -529,7 +560,9 @@ async fn a_digest_claimed_for_sending_gathers_nothing_more() {
     every_tank(&app, N - 1, 1, 0.5, now).await;
     assert_eq!(plan(&app.store, &r, now).await.unwrap().digested, 2);
     let due = now + time::Duration::seconds(60);
-    deliver_due(&app, &channels, 12, due).await.unwrap();
+    deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, due)
+        .await
+        .unwrap();
     assert_eq!(hook.got.lock().unwrap().len(), 6);
 
     // The last building fails after the digest went: a new digest.
@@ -583,7 +616,10 @@ async fn a_message_that_failed_for_good_is_listed_by_the_api_with_its_error() {
     let (_dir, app, hook, channels, now) = opened_for_a_webhook().await;
     hook.status.store(410, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(
-        deliver_due(&app, &channels, 12, now).await.unwrap().failed,
+        deliver_due(&app, &channels, 12, crate::notify::deliver::LEASE, now)
+            .await
+            .unwrap()
+            .failed,
         1
     );
     let id = hazard_id(&app).await;
