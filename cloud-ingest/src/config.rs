@@ -50,6 +50,9 @@ pub struct Config {
     /// items are still opened and shown).
     #[serde(default)]
     pub notify: Option<crate::notify::NotifyConfig>,
+    /// Sign-in: sessions, anonymous access, sign-in limits.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -271,6 +274,7 @@ impl Config {
         }
         config.hazards.validate().map_err(ConfigError::Invalid)?;
         config.history.validate().map_err(ConfigError::Invalid)?;
+        config.auth.validate().map_err(ConfigError::Invalid)?;
         if let Some(notify) = &config.notify {
             notify.validate().map_err(ConfigError::Invalid)?;
             crate::notify::channel::Channels::new(&notify.channels)

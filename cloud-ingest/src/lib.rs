@@ -7,6 +7,7 @@
 //! [`api`].
 
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod consume;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod registry;
 pub mod rules;
+pub mod stats;
 pub mod store;
 pub mod validate;
 
@@ -72,6 +74,45 @@ pub struct App {
     /// Woken when hazard transitions commit, so the notifier plans and
     /// sends at once instead of at its next poll.
     pub alerts_due: tokio::sync::Notify,
+    /// Sessions, tokens, anonymous access (`[auth]`).
+    pub auth: auth::AuthConfig,
+    /// Failed sign-ins, per user name and per address.
+    pub logins: auth::LoginLimiter,
+    /// Verdict changes as they commit, for the dashboard's live updates
+    /// (`GET /api/events`).
+    pub events: tokio::sync::broadcast::Sender<BuildingEvent>,
+}
+
+/// A building's verdict changed (committed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildingEvent {
+    pub id: String,
+    pub status: rules::Status,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Verdict changes kept for a slow listener before it is told to reload.
+const EVENTS_BUFFER: usize = 1024;
+
+impl App {
+    /// `registry` and `store` with every other part at its default: no
+    /// InfluxDB, default rules, hazards and auth, no alert links.
+    pub fn new(registry: Registry, store: Store) -> Self {
+        Self {
+            registry,
+            store,
+            influx: None,
+            metrics: Metrics::default(),
+            rules: rules::Settings::default(),
+            hazards: hazards::HazardsConfig::default(),
+            links: None,
+            alerts_due: Default::default(),
+            auth: auth::AuthConfig::default(),
+            logins: Default::default(),
+            events: tokio::sync::broadcast::channel(EVENTS_BUFFER).0,
+        }
+    }
 }
 
 /// Most buildings judged in one transaction: on SQLite a judging holds the
@@ -128,7 +169,7 @@ pub async fn judge<'a>(
                 .save(&building.id, &locked, &verdict, &state, now)
                 .await?
             {
-                changed_here.push(*building);
+                changed_here.push((*building, verdict.status));
             }
             // A building whose gateway was never heard from is not
             // monitored yet (being installed): its verdict says unknown,
@@ -140,7 +181,15 @@ pub async fn judge<'a>(
             }
         }
         judging.commit().await?;
-        changed.extend(changed_here);
+        for (building, status) in changed_here {
+            // Nobody listening is fine.
+            let _ = app.events.send(BuildingEvent {
+                id: building.id.clone(),
+                status,
+                updated_at: now,
+            });
+            changed.push(building);
+        }
         if transitions > 0 {
             app.alerts_due.notify_one();
         }
@@ -159,18 +208,20 @@ B2,二号楼,梁平区,梁山街道,西平社区,residential,no,40,13,8,2.5,0.2
     let dir = tempfile::tempdir().unwrap();
     let store = store::test_store(dir.path()).await;
     let app = Arc::new(App {
-        registry: Registry::new(registry::parse_csv(CSV).unwrap()).unwrap(),
-        store,
-        influx: None,
-        metrics: Metrics::default(),
         // Conditions count at once: these tests judge single readings.
         rules: rules::Settings {
             tuning: rules::Tuning::immediate(),
             ..rules::Settings::default()
         },
-        hazards: hazards::HazardsConfig::default(),
-        links: None,
-        alerts_due: Default::default(),
+        // These tests are about other things than signing in.
+        auth: auth::AuthConfig {
+            anonymous: Some(auth::Role::Admin),
+            ..auth::AuthConfig::default()
+        },
+        ..App::new(
+            Registry::new(registry::parse_csv(CSV).unwrap()).unwrap(),
+            store,
+        )
     });
     (dir, app)
 }
@@ -200,6 +251,19 @@ pub(crate) async fn heard_from(app: &App, gateway: &str, at: OffsetDateTime) {
     app.store.ingest(&m, at).await.unwrap();
 }
 
+/// The store `config` names (PostgreSQL at `database_url`, else SQLite in
+/// `data_dir`), migrated.
+pub async fn open_store(config: &Config) -> Result<Store, IngestError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| IngestError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    Ok(match &config.database_url {
+        Some(url) => Store::connect(url).await?,
+        None => Store::open(&config.data_dir.join("ingest.db")).await?,
+    })
+}
+
 /// A running cloud-ingest.
 pub struct Ingest {
     pub app: Arc<App>,
@@ -219,23 +283,13 @@ impl Ingest {
         registry: Registry,
         shutdown: CancellationToken,
     ) -> Result<Self, IngestError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| IngestError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let store = match &config.database_url {
-            Some(url) => Store::connect(url).await?,
-            None => Store::open(&config.data_dir.join("ingest.db")).await?,
-        };
+        let store = open_store(&config).await?;
         let influx = match config.influx.clone() {
             Some(influx) => Some(influx::Sink::open(influx, &config.data_dir).await?),
             None => None,
         };
         let app = Arc::new(App {
-            registry,
-            store,
             influx: influx.clone(),
-            metrics: Metrics::default(),
             rules: rules::Settings {
                 point_stale_after: time::Duration::seconds(
                     config.rules.point_stale_after_secs as i64,
@@ -247,8 +301,15 @@ impl Ingest {
             },
             hazards: config.hazards.clone(),
             links: config.notify.as_ref().and_then(notify::NotifyConfig::links),
-            alerts_due: Default::default(),
+            auth: config.auth.clone(),
+            ..App::new(registry, store)
         });
+        if let Some(role) = config.auth.anonymous {
+            tracing::warn!(
+                role = role.as_str(),
+                "requests without a login act as {role}: `auth.anonymous` is set"
+            );
+        }
         judge(&app, None, OffsetDateTime::now_utc()).await?;
 
         let (host, port) = match &config.mqtt.broker {
@@ -342,8 +403,10 @@ impl Ingest {
         let router = api::router(app.clone());
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
+            // The client's address: sign-in failures are limited per address.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
             let serve =
-                axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+                axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned());
             if let Err(error) = serve.await {
                 tracing::error!(error = %error, "HTTP server failed");
             }
@@ -375,16 +438,7 @@ mod tests {
     /// durations: nothing shared in memory, as after a restart or on
     /// another node.
     fn node(app: &App) -> App {
-        App {
-            registry: app.registry.clone(),
-            store: app.store.clone(),
-            influx: None,
-            metrics: Metrics::default(),
-            rules: rules::Settings::default(),
-            hazards: hazards::HazardsConfig::default(),
-            links: None,
-            alerts_due: Default::default(),
-        }
+        App::new(app.registry.clone(), app.store.clone())
     }
 
     async fn low_tank(app: &App, seq: u64, at: OffsetDateTime) {

@@ -58,6 +58,54 @@ fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Demo accounts, one per kind of user: (user name, password, who).
+/// Fixed passwords: the demo's store is made afresh each run and serves
+/// the loopback address by default.
+async fn demo_accounts(app: &riser_ingest::App) -> anyhow::Result<Vec<(String, String, String)>> {
+    use riser_ingest::auth::{NewUser, Role, add_user};
+    let first = app.registry.buildings().first();
+    let district = first.map(|b| b.district.clone());
+    let contractor = first.and_then(|b| b.parties.contractor.clone());
+    let mut accounts = vec![
+        ("admin", Role::Admin, None, "admin".to_owned()),
+        ("installer", Role::Installer, None, "installer".to_owned()),
+    ];
+    if let Some(district) = district {
+        accounts.push((
+            "fire",
+            Role::FireRescue,
+            Some(district.clone()),
+            format!("消防救援, {district}"),
+        ));
+    }
+    if let Some(contractor) = contractor {
+        accounts.push((
+            "contractor",
+            Role::Contractor,
+            Some(contractor.clone()),
+            format!("维保单位 {contractor}"),
+        ));
+    }
+    let mut made = Vec::new();
+    for (username, role, scope, what) in accounts {
+        let password = format!("riser-demo-{username}");
+        add_user(
+            &app.store,
+            &NewUser {
+                username: username.into(),
+                display_name: None,
+                password: password.clone(),
+                role,
+                scope,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+        made.push((username.to_owned(), password, what));
+    }
+    Ok(made)
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     fresh_dir(&args.data_dir)?;
     let mut specs = crate::load_csv(&args.buildings)?;
@@ -85,6 +133,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.mqtt
     ))?;
     let ingest = Ingest::start(ingest_config, registry, shutdown.clone()).await?;
+    let accounts = demo_accounts(&ingest.app).await?;
 
     let options = SimOptions {
         control_listen: args.control,
@@ -123,6 +172,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         gateways.len()
     );
     println!("  dashboard      http://{}/", ingest.http_addr);
+    for (username, password, what) in &accounts {
+        println!("    sign in as {username} / {password}  ({what})");
+    }
     println!("  API            http://{}/api/buildings", ingest.http_addr);
     println!(
         "  MQTT broker    {} (mosquitto_sub -p {} -t 'riser/v1/#' -v)",

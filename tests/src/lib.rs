@@ -383,6 +383,9 @@ pub fn ingest_config(data_dir: &Path, broker_port: u16, name: &str) -> riser_ing
         [mqtt]
         broker = "127.0.0.1:{broker_port}"
         client_id = "riser-ingest-{name}"
+        # These tests read the API without signing in (read-only).
+        [auth]
+        anonymous = "installer"
         "#,
         data_dir.display(),
     ))

@@ -18,6 +18,15 @@ pub enum ApiError {
     /// The resource is not in a state the request applies to: 409.
     #[error("{0}")]
     Conflict(String),
+    /// No valid session, token or anonymous access: 401.
+    #[error("sign in first")]
+    Unauthorized,
+    /// Signed in, but not allowed this: 403 with the reason.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed sign-ins: 429 with `Retry-After`.
+    #[error("too many failed sign-ins; try again in {} min", .0.as_secs().div_ceil(60))]
+    TooManyAttempts(std::time::Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -28,6 +37,20 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, self.to_string()),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, self.to_string()),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, self.to_string()),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, self.to_string()),
+            ApiError::TooManyAttempts(wait) => {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "error": self.to_string() })),
+                )
+                    .into_response();
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(wait.as_secs().max(1)),
+                );
+                return response;
+            }
             ApiError::Store(error) => {
                 // Internals go to the log, not to the client.
                 tracing::error!(error = %error, "API request failed");

@@ -99,7 +99,10 @@ fn gateway_out(
 }
 
 /// Every gateway in the registry or heard from, by id.
-pub(super) async fn list(State(app): State<Arc<App>>) -> Result<Json<Vec<GatewayOut>>, ApiError> {
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    principal: crate::auth::Principal,
+) -> Result<Json<Vec<GatewayOut>>, ApiError> {
     let mut states: BTreeMap<String, GatewayState> = app
         .store
         .gateways()
@@ -118,6 +121,7 @@ pub(super) async fn list(State(app): State<Arc<App>>) -> Result<Json<Vec<Gateway
         .map(str::to_owned)
         .chain(states.keys().cloned())
         .chain(sequences.keys().cloned())
+        .filter(|id| super::sees_gateway(&app, &principal, id))
         .collect();
     Ok(Json(
         ids.into_iter()
@@ -132,8 +136,12 @@ pub(super) async fn list(State(app): State<Arc<App>>) -> Result<Json<Vec<Gateway
 
 pub(super) async fn get(
     State(app): State<Arc<App>>,
+    principal: crate::auth::Principal,
     Path(id): Path<String>,
 ) -> Result<Json<GatewayOut>, ApiError> {
+    if !super::sees_gateway(&app, &principal, &id) {
+        return Err(ApiError::NotFound("gateway"));
+    }
     let state = app.store.gateway(&id).await?;
     let sequences = app.store.sequences(Some(&id)).await?;
     let known = app.registry.by_gateway(&id).next().is_some();

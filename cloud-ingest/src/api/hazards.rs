@@ -17,8 +17,10 @@
 //! 400, an unknown item a 404, an action the item's state does not allow a
 //! 409, each with `{"error": "…"}`.
 //!
-//! `by` names who acts, as the caller gives it: authentication arrives in a
-//! later issue; until then anyone who reaches the API can name themselves.
+//! The signed-in user acts (see [`super::auth`]); `by` in a body only names
+//! an anonymous caller (`auth.anonymous`). A contractor acknowledges,
+//! remarks and closes the items of its own buildings; fire-rescue staff
+//! remark; an item of a building the caller may not see is a 404.
 //! Remarks are stored and served as written (text, never markup: the
 //! dashboard must escape them).
 
@@ -32,6 +34,7 @@ use time::OffsetDateTime;
 
 use super::ApiError;
 use crate::App;
+use crate::auth::{Principal, Role};
 use crate::hazards::{
     self, Action, Filter, Hazard, HazardError, Severity, State as ItemState, Transition,
 };
@@ -242,6 +245,7 @@ fn filter(q: ListQuery) -> Result<Filter, ApiError> {
     Ok(Filter {
         states,
         building: q.building,
+        within: None,
         severity,
         overdue: q.overdue,
         limit,
@@ -251,11 +255,15 @@ fn filter(q: ListQuery) -> Result<Filter, ApiError> {
 
 pub async fn list(
     State(app): State<Arc<App>>,
+    principal: Principal,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<HazardList>, ApiError> {
     let q = query(q)?;
     let lang = q.lang;
-    let filter = filter(q)?;
+    let filter = Filter {
+        within: super::within(&app, &principal),
+        ..filter(q)?
+    };
     let now = OffsetDateTime::now_utc();
     let (items, total) = hazards::list(&app.store, &filter, now).await?;
     Ok(Json(HazardList {
@@ -266,70 +274,98 @@ pub async fn list(
 
 pub async fn get(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     q: Result<Query<LangOnly>, QueryRejection>,
 ) -> Result<Json<HazardDetail>, ApiError> {
     let lang = query(q)?.lang;
-    let id = item_id(&id)?;
-    let h = hazards::get(&app.store, id)
+    let h = item(&app, &principal, &id).await?;
+    detail(&app, h, lang).await
+}
+
+/// Item `id` if its building is one `principal` sees (404 otherwise).
+async fn item(app: &App, principal: &Principal, id: &str) -> Result<Hazard, ApiError> {
+    let h = hazards::get(&app.store, item_id(id)?)
         .await?
         .ok_or(ApiError::NotFound("hazard"))?;
-    detail(&app, h, lang).await
+    let seen = app
+        .registry
+        .get(&h.building_id)
+        .is_none_or(|b| principal.sees(b));
+    // Items of buildings no longer registered: admins only.
+    if seen && (app.registry.get(&h.building_id).is_some() || principal.role == Role::Admin) {
+        Ok(h)
+    } else {
+        Err(ApiError::NotFound("hazard"))
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Acknowledge {
-    pub by: String,
+    /// Ignored when signed in: the user acts.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remark {
-    pub by: String,
+    #[serde(default)]
+    pub by: Option<String>,
     pub text: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Close {
-    pub by: String,
+    #[serde(default)]
+    pub by: Option<String>,
     pub remark: String,
 }
 
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     q: Result<Query<LangOnly>, QueryRejection>,
     b: Result<Json<Acknowledge>, JsonRejection>,
 ) -> Result<Json<HazardDetail>, ApiError> {
     let (lang, b) = (query(q)?.lang, super::json_body(b)?);
-    let id = item_id(&id)?;
-    let h = hazards::acknowledge(&app.store, id, &b.by, OffsetDateTime::now_utc()).await?;
+    let id = item(&app, &principal, &id).await?.id;
+    super::allowed(principal.can().acknowledge, "acknowledge items")?;
+    let by = super::actor(&principal, b.by.as_deref())?;
+    let h = hazards::acknowledge(&app.store, id, &by, OffsetDateTime::now_utc()).await?;
     detail(&app, h, lang).await
 }
 
 pub async fn remark(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     q: Result<Query<LangOnly>, QueryRejection>,
     b: Result<Json<Remark>, JsonRejection>,
 ) -> Result<Json<HazardDetail>, ApiError> {
     let (lang, b) = (query(q)?.lang, super::json_body(b)?);
-    let id = item_id(&id)?;
-    let h = hazards::remark(&app.store, id, &b.by, &b.text, OffsetDateTime::now_utc()).await?;
+    let id = item(&app, &principal, &id).await?.id;
+    super::allowed(principal.can().remark, "add remarks")?;
+    let by = super::actor(&principal, b.by.as_deref())?;
+    let h = hazards::remark(&app.store, id, &by, &b.text, OffsetDateTime::now_utc()).await?;
     detail(&app, h, lang).await
 }
 
 pub async fn close(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     q: Result<Query<LangOnly>, QueryRejection>,
     b: Result<Json<Close>, JsonRejection>,
 ) -> Result<Json<HazardDetail>, ApiError> {
     let (lang, b) = (query(q)?.lang, super::json_body(b)?);
-    let id = item_id(&id)?;
-    let h = hazards::close(&app.store, id, &b.by, &b.remark, OffsetDateTime::now_utc()).await?;
+    let id = item(&app, &principal, &id).await?.id;
+    super::allowed(principal.can().close, "close items")?;
+    let by = super::actor(&principal, b.by.as_deref())?;
+    let h = hazards::close(&app.store, id, &by, &b.remark, OffsetDateTime::now_utc()).await?;
     detail(&app, h, lang).await
 }
 

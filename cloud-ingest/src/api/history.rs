@@ -122,13 +122,11 @@ pub fn parse(
 
 pub async fn get(
     State(app): State<Arc<App>>,
+    principal: crate::auth::Principal,
     Path((id, point)): Path<(String, String)>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<HistoryOut>, ApiError> {
-    let building = app
-        .registry
-        .get(&id)
-        .ok_or(ApiError::NotFound("building"))?;
+    let building = super::visible(&app, &principal, &id)?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (from, to, resolution) =
         parse(&query, OffsetDateTime::now_utc()).map_err(ApiError::BadRequest)?;

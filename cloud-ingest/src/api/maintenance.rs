@@ -26,6 +26,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::ApiError;
 use crate::App;
+use crate::auth::Principal;
 use crate::store::Maintenance;
 
 /// Longest maintenance window: a building does not stay unpaged for longer
@@ -38,7 +39,9 @@ const MAX_NOTE: usize = 1000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetMaintenance {
-    pub by: String,
+    /// Names an anonymous caller; a signed-in user acts as itself.
+    #[serde(default)]
+    pub by: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub until: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -50,30 +53,29 @@ pub struct SetMaintenance {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndMaintenance {
-    pub by: String,
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 pub async fn list(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Maintenance>>, ApiError> {
-    app.registry
-        .get(&id)
-        .ok_or(ApiError::NotFound("building"))?;
+    super::visible(&app, &principal, &id)?;
     Ok(Json(app.store.maintenance(&id, 100).await?))
 }
 
 pub async fn set(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     body: Result<Json<SetMaintenance>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Maintenance>), ApiError> {
-    let building = app
-        .registry
-        .get(&id)
-        .ok_or(ApiError::NotFound("building"))?;
+    let building = super::visible(&app, &principal, &id)?;
+    super::allowed(principal.can().maintenance, "set maintenance mode")?;
     let body = super::json_body(body)?;
-    let by = crate::hazards::person(&body.by)?;
+    let by = &super::actor(&principal, body.by.as_deref())?;
     if body.note.chars().count() > MAX_NOTE {
         return Err(ApiError::BadRequest(format!(
             "`note` is longer than {MAX_NOTE} characters"
@@ -103,15 +105,14 @@ pub async fn set(
 
 pub async fn end(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     body: Result<Json<EndMaintenance>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let building = app
-        .registry
-        .get(&id)
-        .ok_or(ApiError::NotFound("building"))?;
+    let building = super::visible(&app, &principal, &id)?;
+    super::allowed(principal.can().maintenance, "end maintenance mode")?;
     let body = super::json_body(body)?;
-    let by = crate::hazards::person(&body.by)?;
+    let by = &super::actor(&principal, body.by.as_deref())?;
     let now = OffsetDateTime::now_utc();
     let ended = app.store.end_maintenance(&id, by, now).await?;
     tracing::info!(building_id = %id, by = %by, ended, "maintenance mode ended");

@@ -4,17 +4,25 @@
 //! `GET /api/buildings/{id}/points/{point}/history`, hazard items under
 //! `/api/hazards`, the alert outbox under `/api/notifications`,
 //! `GET /api/gateways`, `GET /api/gateways/{id}`,
+//! monthly statistics and their CSV/XLSX export under `/api/statistics`,
+//! sign-in, users and tokens (`auth`), live changes at `GET /api/events`,
 //! `GET|POST /ack/{token}` (acknowledging from an alert's link),
-//! `GET /healthz`, `GET /metrics`, `GET /`.
+//! `GET /healthz`, `GET /metrics`, and the dashboard at `GET /` and
+//! `/assets/…` (`web`).
 
 mod ack;
+mod auth;
 mod error;
+mod events;
 mod gateways;
 mod hazards;
 mod history;
 mod maintenance;
 mod notifications;
+mod statistics;
+mod web;
 
+pub use auth::{COOKIE, CSRF_HEADER};
 pub use error::{ApiError, json_body, page};
 pub use gateways::{GatewayOut, SequenceOut};
 
@@ -22,7 +30,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use riser_contract::{ClockFlag, Quality};
@@ -30,14 +38,17 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::App;
+use crate::auth::Principal;
 use crate::registry::Building;
 use crate::rules::{self, Lang, Reason, Status};
 use crate::store::StoredVerdict;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", get(dashboard))
+        .route("/", get(web::index))
+        .route("/assets/{*path}", get(web::asset))
         .route("/api/buildings", get(list_buildings))
+        .route("/api/events", get(events::stream))
         .route("/api/buildings/{id}", get(get_building))
         .route(
             "/api/buildings/{id}/maintenance",
@@ -75,6 +86,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ack/{token}", get(ack::show).post(ack::acknowledge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(auth::routes())
+        .merge(statistics::routes())
         .with_state(app)
 }
 
@@ -163,6 +176,9 @@ pub struct BuildingDetail {
     pub gateway: String,
     pub requirements: Requirements,
     pub points: Vec<PointOut>,
+    /// Who answers for it (逐栋明确): management unit, contractor,
+    /// building manager.
+    pub parties: crate::registry::Parties,
 }
 
 fn reasons_out(reasons: &[Reason], lang: Lang) -> Vec<ReasonOut> {
@@ -195,9 +211,64 @@ fn summary(b: &Building, verdict: Option<&StoredVerdict>, lang: Lang) -> Buildin
     }
 }
 
-/// Every building, failing first, then warning, unknown and ok.
+/// The ids of the buildings `principal` sees; `None` when every one.
+pub(crate) fn within(app: &App, principal: &Principal) -> Option<Vec<String>> {
+    let buildings = app.registry.buildings();
+    let seen: Vec<String> = buildings
+        .iter()
+        .filter(|b| principal.sees(b))
+        .map(|b| b.id.clone())
+        .collect();
+    (seen.len() < buildings.len()).then_some(seen)
+}
+
+/// Building `id` if `principal` sees it; one it may not see is as unknown
+/// as one that does not exist (404).
+pub(crate) fn visible<'a>(
+    app: &'a App,
+    principal: &Principal,
+    id: &str,
+) -> Result<&'a Building, ApiError> {
+    app.registry
+        .get(id)
+        .filter(|b| principal.sees(b))
+        .ok_or(ApiError::NotFound("building"))
+}
+
+/// Who acts: the signed-in user. An anonymous caller (`auth.anonymous`)
+/// names itself in `by`.
+pub(crate) fn actor(principal: &Principal, by: Option<&str>) -> Result<String, ApiError> {
+    if principal.user_id == 0 {
+        Ok(crate::hazards::person(by.unwrap_or(""))?.to_owned())
+    } else {
+        Ok(principal.actor())
+    }
+}
+
+/// 403 unless the caller's role may do `what`.
+pub(crate) fn allowed(yes: bool, what: &str) -> Result<(), ApiError> {
+    if yes {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("your role may not {what}")))
+    }
+}
+
+/// Whether `principal` sees gateway `id`: one serving a building it sees;
+/// one in no building (not yet bound) only admins and unscoped installers.
+pub(crate) fn sees_gateway(app: &App, principal: &Principal, id: &str) -> bool {
+    use crate::auth::Role;
+    matches!(
+        (principal.role, principal.scope.as_deref()),
+        (Role::Admin, _) | (Role::Installer, None)
+    ) || app.registry.by_gateway(id).any(|b| principal.sees(b))
+}
+
+/// Every building the caller sees, failing first, then warning, unknown
+/// and ok.
 async fn list_buildings(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Query(q): Query<LangQuery>,
 ) -> Result<Json<Vec<BuildingSummary>>, ApiError> {
     let verdicts = app.store.verdicts().await?;
@@ -205,6 +276,7 @@ async fn list_buildings(
         .registry
         .buildings()
         .iter()
+        .filter(|b| principal.sees(b))
         .map(|b| summary(b, verdicts.get(&b.id), q.lang))
         .collect();
     out.sort_by(|a, b| a.status.cmp(&b.status).then_with(|| a.id.cmp(&b.id)));
@@ -213,13 +285,11 @@ async fn list_buildings(
 
 async fn get_building(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Json<BuildingDetail>, ApiError> {
-    let b = app
-        .registry
-        .get(&id)
-        .ok_or(ApiError::NotFound("building"))?;
+    let b = visible(&app, &principal, &id)?;
     let verdicts = app.store.verdicts().await?;
     let points = app
         .store
@@ -255,6 +325,7 @@ async fn get_building(
             ),
         },
         points,
+        parties: b.parties.clone(),
     }))
 }
 
@@ -304,10 +375,6 @@ async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiEr
         sink.stats().render(&mut text);
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
-}
-
-async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("dashboard.html"))
 }
 
 #[cfg(test)]

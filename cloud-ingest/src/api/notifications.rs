@@ -9,6 +9,8 @@
 //! - `GET /api/notifications/digests/{id}`: one digest, with its items.
 //! - `GET /api/hazards/{id}` lists the item's notifications too.
 //!
+//! The two lists are for admins (they span every building and party).
+//!
 //! Addresses are never served: a notification names the recipient's role,
 //! party and channel only (robot URLs and webhook secrets are
 //! credentials).
@@ -140,8 +142,10 @@ fn filter(q: ListQuery) -> Result<Filter, ApiError> {
 
 pub async fn list(
     State(app): State<Arc<App>>,
+    principal: crate::auth::Principal,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<NotificationList>, ApiError> {
+    admin(&principal)?;
     let q = q
         .map(|Query(q)| q)
         .map_err(|r| ApiError::BadRequest(r.body_text()))?;
@@ -154,8 +158,10 @@ pub async fn list(
 
 pub async fn digest(
     State(app): State<Arc<App>>,
+    principal: crate::auth::Principal,
     Path(id): Path<String>,
 ) -> Result<Json<DigestOut>, ApiError> {
+    admin(&principal)?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound("digest"))?;
     let Digest {
         id,
@@ -195,6 +201,15 @@ pub async fn digest(
         delivery_id: format!("riser-digest-{id}"),
         items: items.into_iter().rev().map(NotificationOut::from).collect(),
     }))
+}
+
+/// The outbox spans every building and party: admins only (an item's own
+/// notifications are listed with the item, for whoever sees it).
+fn admin(principal: &crate::auth::Principal) -> Result<(), ApiError> {
+    super::allowed(
+        principal.role == crate::auth::Role::Admin,
+        "list the notification outbox",
+    )
 }
 
 /// An item's notifications, oldest first.

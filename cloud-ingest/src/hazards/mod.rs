@@ -405,6 +405,8 @@ pub struct Filter {
     /// Any of these states; empty: all.
     pub states: Vec<State>,
     pub building: Option<String>,
+    /// Only items of these buildings (a user's scope); `None`: any.
+    pub within: Option<Vec<String>>,
     pub severity: Option<Severity>,
     /// Only items overdue (or only those not) at the `now` given.
     pub overdue: Option<bool>,
@@ -417,6 +419,7 @@ impl Default for Filter {
         Self {
             states: Vec::new(),
             building: None,
+            within: None,
             severity: None,
             overdue: None,
             limit: 100,

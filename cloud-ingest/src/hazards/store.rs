@@ -397,6 +397,17 @@ pub async fn list(
         let p = next(Arg::Text(building.clone()), &mut args);
         conditions.push(format!("building_id = {p}"));
     }
+    if let Some(within) = &filter.within {
+        if within.is_empty() {
+            conditions.push("FALSE".into());
+        } else {
+            let list: Vec<String> = within
+                .iter()
+                .map(|b| next(Arg::Text(b.clone()), &mut args))
+                .collect();
+            conditions.push(format!("building_id IN ({})", list.join(", ")));
+        }
+    }
     if let Some(severity) = filter.severity {
         let p = next(Arg::Text(severity.as_str().into()), &mut args);
         conditions.push(format!("severity = {p}"));

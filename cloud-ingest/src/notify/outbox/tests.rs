@@ -4,7 +4,6 @@ use time::macros::datetime;
 
 use super::*;
 use crate::App;
-use crate::metrics::Metrics;
 use crate::notify::channel::Target;
 use crate::notify::route::Party;
 
@@ -49,17 +48,19 @@ async fn app_from(
     let dir = tempfile::tempdir().unwrap();
     let store = crate::store::test_store(dir.path()).await;
     let app = Arc::new(App {
-        registry: Registry::new(crate::registry::parse_csv(csv).unwrap()).unwrap(),
-        store,
-        influx: None,
-        metrics: Metrics::default(),
         rules: crate::rules::Settings {
             tuning: crate::rules::Tuning::immediate(),
             ..crate::rules::Settings::default()
         },
-        hazards: crate::hazards::HazardsConfig::default(),
         links,
-        alerts_due: Default::default(),
+        auth: crate::auth::AuthConfig {
+            anonymous: Some(crate::auth::Role::Admin),
+            ..Default::default()
+        },
+        ..App::new(
+            Registry::new(crate::registry::parse_csv(csv).unwrap()).unwrap(),
+            store,
+        )
     });
     (dir, app)
 }
