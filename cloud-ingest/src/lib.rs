@@ -84,7 +84,7 @@ pub struct App {
 }
 
 /// A building's verdict changed (committed).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BuildingEvent {
     pub id: String,
     pub status: rules::Status,

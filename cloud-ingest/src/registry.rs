@@ -177,7 +177,7 @@ impl PointMap {
 /// every building and make them public); alerts are routed to them by
 /// role. Names as the registry gives them; contacts live with the
 /// notification config, keyed by these names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Parties {
     /// 管理单位 / 物业: the management unit or property company.
@@ -207,6 +207,9 @@ pub struct Building {
     /// 社区
     #[serde(default)]
     pub community: String,
+    /// Street address, as people search for it.
+    #[serde(default)]
+    pub address: Option<String>,
     #[serde(rename = "use")]
     pub use_: Use,
     pub height_m: f64,
@@ -265,6 +268,8 @@ struct CsvRow {
     district: String,
     town: String,
     community: String,
+    #[serde(default)]
+    address: Option<String>,
     #[serde(rename = "use")]
     use_: Use,
     commercial_floor_over_1000m2: String,
@@ -443,6 +448,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Building>, String> {
             district: row.district,
             town: row.town,
             community: row.community,
+            address: non_empty(row.address),
             use_: row.use_,
             height_m: row.height_m,
             storeys: row.storeys,

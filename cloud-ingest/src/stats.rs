@@ -164,7 +164,7 @@ impl Serialize for Month {
 }
 
 /// What a row is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// 乡镇/街道 (the default).
@@ -203,15 +203,23 @@ impl Request {
 }
 
 /// The numbers of a row (see the module doc for each).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
+    /// 楼栋总数: buildings in the registry the caller sees.
     pub in_scope: u64,
+    /// 已接入监测: of those, whose gateway has been heard from.
     pub monitored: u64,
+    /// 当前不达标: of those, failing now.
     pub failing_now: u64,
+    /// 本月新发现隐患: items recorded within the month.
     pub opened: u64,
+    /// 本月整改销号: items closed within the month.
     pub rectified: u64,
+    /// 累计发现隐患: items recorded before the cut-off.
     pub found_so_far: u64,
+    /// 累计整改销号: of those, closed before the cut-off.
     pub rectified_so_far: u64,
+    /// 逾期未整改: past their deadline at the cut-off and not resolved.
     pub overdue: u64,
 }
 
@@ -234,7 +242,7 @@ impl Counts {
 }
 
 /// One town, or one community of a town.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub district: String,
     pub town: String,
@@ -243,12 +251,13 @@ pub struct Row {
     pub community: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
-    /// [`Counts::rate`].
+    /// 整改率: `rectified_so_far / found_so_far`, 0 to 1; null when
+    /// nothing was found.
     pub rate: Option<f64>,
 }
 
 /// The totals row (合计).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Total {
     #[serde(flatten)]
     pub counts: Counts,
@@ -256,8 +265,10 @@ pub struct Total {
 }
 
 /// The statistics of one month.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
+    /// `YYYY-MM`.
+    #[schema(value_type = String, example = "2026-11")]
     pub month: Month,
     pub level: Level,
     /// The cut-off: the month's end, or the request's time for the

@@ -87,5 +87,6 @@ pub fn registry_building(spec: &BuildingSpec, district: &str, town: &str) -> Bui
         gateway: gateway_id(spec),
         points: PointMap::default(),
         parties: Default::default(),
+        address: None,
     }
 }

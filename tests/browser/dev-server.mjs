@@ -116,7 +116,7 @@ async function proxy(req, res, user) {
   if (!rewrite) {
     // As it is, cookies, CSRF header and event streams included.
     const up = http.request(new URL(req.url, upstream), { method: req.method, headers: { ...req.headers, host: upstream.host } },
-      (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+      (r) => { res.writeHead(r.statusCode, r.headers); res.flushHeaders(); r.pipe(res); });
     up.on("error", (e) => json(res, 502, { error: "dev server: " + e.message }));
     return req.pipe(up);
   }

@@ -20,9 +20,12 @@ use crate::notify::link::LinkError;
 use crate::notify::outbox;
 use crate::rules::{Lang, render};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
+    /// `en` for English; anything else Simplified Chinese.
     #[serde(default)]
+    #[param(value_type = Option<Lang>)]
     lang: Option<String>,
 }
 
@@ -138,6 +141,20 @@ fn title(id: i64, lang: Lang) -> String {
 }
 
 /// `GET /ack/{token}`: the item, and a button while it is open.
+#[utoipa::path(
+    get,
+    path = "/ack/{token}",
+    operation_id = "show_ack_link",
+    tag = "ack",
+    security(()),
+    params(("token" = String, Path, description = "The signed token from the alert's link."), LangQuery),
+    responses(
+        (status = 200, description = "The item, with an acknowledge button while it is open.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 403, description = "The link is not valid.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 404, description = "Acknowledge links are not configured.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 410, description = "The link has expired.", content_type = "text/html; charset=utf-8", body = String),
+    ),
+)]
 pub async fn show(
     State(app): State<Arc<App>>,
     Path(token): Path<String>,
@@ -165,6 +182,21 @@ pub async fn show(
 }
 
 /// `POST /ack/{token}`: acknowledges the item as the alert's party.
+#[utoipa::path(
+    post,
+    path = "/ack/{token}",
+    operation_id = "acknowledge_by_link",
+    tag = "ack",
+    security(()),
+    params(("token" = String, Path, description = "The signed token from the alert's link."), LangQuery),
+    responses(
+        (status = 200, description = "Acknowledged: the item and who acknowledged it.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 403, description = "The link is not valid.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 404, description = "Acknowledge links are not configured.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 409, description = "The item was no longer open: its state instead.", content_type = "text/html; charset=utf-8", body = String),
+        (status = 410, description = "The link has expired.", content_type = "text/html; charset=utf-8", body = String),
+    ),
+)]
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     Path(token): Path<String>,

@@ -143,7 +143,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserOut {
     pub username: String,
     pub display_name: String,
@@ -162,16 +162,17 @@ impl From<&Principal> for UserOut {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoggedIn {
     pub user: UserOut,
+    /// Echo it as `X-CSRF-Token` on unsafe requests of this session.
     pub csrf: String,
 }
 
@@ -187,6 +188,23 @@ fn session_cookie(app: &App, value: &str, max_age: i64) -> HeaderValue {
     .expect("a token is header-safe")
 }
 
+/// Signs in: sets the session cookie and answers the user and its CSRF token.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    operation_id = "login",
+    tag = "auth",
+    security(()),
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in.", body = LoggedIn,
+            headers(("Set-Cookie" = String, description = "`riser_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=…` (`Secure` with `auth.secure_cookie`)."))),
+        (status = 400, description = "Malformed body.", body = super::ErrorBody),
+        (status = 401, description = "Wrong user name or password, or the user is disabled.", body = super::ErrorBody),
+        (status = 429, description = "Too many failed sign-ins for this name or address.", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until sign-in is allowed again."))),
+    ),
+)]
 pub async fn login(
     State(app): State<Arc<App>>,
     ClientAddr(addr): ClientAddr,
@@ -227,6 +245,15 @@ pub async fn login(
     Ok(response)
 }
 
+/// Signs out: ends the session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    operation_id = "logout",
+    tag = "auth",
+    responses((status = 204, description = "Signed out.",
+        headers(("Set-Cookie" = String, description = "Clears `riser_session`.")))),
+)]
 pub async fn logout(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -243,7 +270,7 @@ pub async fn logout(
     Ok(response)
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
     #[serde(flatten)]
     pub user: UserOut,
@@ -252,6 +279,14 @@ pub struct Me {
     pub can: Can,
 }
 
+/// Who the caller is, its CSRF token (sessions) and what it may do.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    operation_id = "me",
+    tag = "auth",
+    responses((status = 200, description = "The caller.", body = Me)),
+)]
 pub async fn me(principal: Principal) -> Json<Me> {
     Json(Me {
         user: UserOut::from(&principal),
@@ -268,6 +303,17 @@ fn admin(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
+/// Every user (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    operation_id = "list_users",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The users.", body = [User]),
+        (status = 403, description = "Not an admin.", body = super::ErrorBody),
+    ),
+)]
 pub async fn list_users(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -276,6 +322,20 @@ pub async fn list_users(
     Ok(Json(auth::users(&app.store).await?))
 }
 
+/// Adds a user (admins only).
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    operation_id = "add_user",
+    tag = "auth",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user.", body = User),
+        (status = 400, description = "Malformed body, a bad user name, a password under 10 characters, or a scope the role does not take.", body = super::ErrorBody),
+        (status = 403, description = "Not an admin.", body = super::ErrorBody),
+        (status = 409, description = "The user name is taken.", body = super::ErrorBody),
+    ),
+)]
 pub async fn add_user(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -303,6 +363,20 @@ async fn set_disabled(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// Disables a user: its sessions and tokens stop working (admins only).
+#[utoipa::path(
+    post,
+    path = "/api/users/{username}/disable",
+    operation_id = "disable_user",
+    tag = "auth",
+    params(("username" = String, Path, description = "User name.")),
+    responses(
+        (status = 204, description = "Disabled."),
+        (status = 403, description = "Not an admin.", body = super::ErrorBody),
+        (status = 404, description = "Unknown user.", body = super::ErrorBody),
+        (status = 409, description = "An admin cannot disable itself.", body = super::ErrorBody),
+    ),
+)]
 pub async fn disable(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -311,6 +385,19 @@ pub async fn disable(
     set_disabled(&app, &principal, &username, true).await
 }
 
+/// Enables a disabled user again (admins only).
+#[utoipa::path(
+    post,
+    path = "/api/users/{username}/enable",
+    operation_id = "enable_user",
+    tag = "auth",
+    params(("username" = String, Path, description = "User name.")),
+    responses(
+        (status = 204, description = "Enabled."),
+        (status = 403, description = "Not an admin.", body = super::ErrorBody),
+        (status = 404, description = "Unknown user.", body = super::ErrorBody),
+    ),
+)]
 pub async fn enable(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -319,7 +406,7 @@ pub async fn enable(
     set_disabled(&app, &principal, &username, false).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
@@ -328,13 +415,26 @@ pub struct NewToken {
     pub valid_days: Option<u32>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenOut {
     pub id: i64,
     /// Shown this once.
     pub token: String,
 }
 
+/// Makes an API token for the caller (signed-in users only), shown once.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    operation_id = "new_token",
+    tag = "auth",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The token: send it as `Authorization: Bearer rsr_…`.", body = TokenOut),
+        (status = 400, description = "Malformed body, a name not 1 to 100 characters, or `valid_days` 0.", body = super::ErrorBody),
+        (status = 403, description = "An anonymous caller (`auth.anonymous`) cannot make tokens.", body = super::ErrorBody),
+    ),
+)]
 pub async fn new_token(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -365,6 +465,18 @@ pub async fn new_token(
     ))
 }
 
+/// Revokes one of the caller's tokens (an admin: anyone's).
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    operation_id = "revoke_token",
+    tag = "auth",
+    params(("id" = i64, Path, description = "Token id (from `POST /api/tokens`).")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "No such token of the caller's.", body = super::ErrorBody),
+    ),
+)]
 pub async fn revoke_token(
     State(app): State<Arc<App>>,
     principal: Principal,

@@ -2,9 +2,16 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::store::StoreError;
+
+/// What every error response carries (`{"error": "…"}`), as documented
+/// in the OpenAPI document.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, safe to show (English).
+    pub error: String,
+}
 
 /// One error type for every handler: a status code and a message safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +49,9 @@ impl IntoResponse for ApiError {
             ApiError::TooManyAttempts(wait) => {
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,
-                    Json(json!({ "error": self.to_string() })),
+                    Json(ErrorBody {
+                        error: self.to_string(),
+                    }),
                 )
                     .into_response();
                 response.headers_mut().insert(
@@ -60,7 +69,7 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        (status, Json(ErrorBody { error: message })).into_response()
     }
 }
 

@@ -16,6 +16,24 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::App;
 use crate::auth::Principal;
 
+/// Live verdict changes of the buildings the caller sees.
+///
+/// Server-sent events: `event: building` with `data:` a `BuildingEvent`
+/// (`{"id", "status", "updated_at"}`) for each committed verdict change;
+/// `event: resync` (`data: {}`) when the listener fell behind: reload the
+/// list. A comment line every 15 s keeps proxies from closing the stream.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    operation_id = "events",
+    tag = "events",
+    responses((
+        status = 200,
+        description = "An endless stream of `building` and `resync` events; each `building` event's data is a `BuildingEvent`.",
+        content_type = "text/event-stream",
+        body = String,
+    )),
+)]
 pub async fn stream(
     State(app): State<Arc<App>>,
     principal: Principal,

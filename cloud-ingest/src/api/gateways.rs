@@ -16,8 +16,9 @@ use crate::store::{GatewayState, SequenceState};
 
 /// One sequence space of one stream: a new epoch starts when the gateway's
 /// outbox is created afresh.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SequenceOut {
+    #[schema(value_type = super::openapi::StreamDoc)]
     pub stream: Stream,
     pub epoch: u32,
     /// Highest sequence number received.
@@ -33,7 +34,7 @@ pub struct SequenceOut {
     pub last_received_at: OffsetDateTime,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayOut {
     pub id: String,
     /// Buildings it reads, from the registry.
@@ -99,6 +100,16 @@ fn gateway_out(
 }
 
 /// Every gateway in the registry or heard from, by id.
+///
+/// Those serving a building the caller sees; gateways in no building
+/// (not yet bound) only for admins and unscoped installers.
+#[utoipa::path(
+    get,
+    path = "/api/gateways",
+    operation_id = "list_gateways",
+    tag = "gateways",
+    responses((status = 200, description = "The gateways, by id.", body = [GatewayOut])),
+)]
 pub(super) async fn list(
     State(app): State<Arc<App>>,
     principal: crate::auth::Principal,
@@ -134,6 +145,18 @@ pub(super) async fn list(
     ))
 }
 
+/// One gateway: online, last seen, latest health, per-stream sequence gaps.
+#[utoipa::path(
+    get,
+    path = "/api/gateways/{id}",
+    operation_id = "get_gateway",
+    tag = "gateways",
+    params(("id" = String, Path, description = "Gateway id, e.g. `gw-B2`.")),
+    responses(
+        (status = 200, description = "The gateway.", body = GatewayOut),
+        (status = 404, description = "Unknown, or not one the caller sees.", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn get(
     State(app): State<Arc<App>>,
     principal: crate::auth::Principal,

@@ -66,7 +66,7 @@ fn item_id(id: &str) -> Result<i64, ApiError> {
 }
 
 /// An item as served.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HazardOut {
     pub id: i64,
     pub building_id: String,
@@ -117,7 +117,7 @@ pub struct HazardOut {
     pub reopened: u32,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransitionOut {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -128,17 +128,17 @@ pub struct TransitionOut {
     pub note: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HazardDetail {
     #[serde(flatten)]
     pub hazard: HazardOut,
     /// Oldest first.
     pub transitions: Vec<TransitionOut>,
-    /// The messages about it, oldest first ([`super::notifications`]).
+    /// The messages sent about it, oldest first.
     pub notifications: Vec<super::notifications::NotificationOut>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HazardList {
     /// Items matching the filters, over all pages.
     pub total: i64,
@@ -198,23 +198,37 @@ async fn detail(app: &App, h: Hazard, lang: Lang) -> Result<Json<HazardDetail>, 
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// One state, or several separated by commas.
+    /// One state (`open`, `acknowledged`, `resolved`, `closed`), or several
+    /// separated by commas.
+    #[param(example = "open,acknowledged")]
     state: Option<String>,
+    /// Only this building's items (its id).
     building: Option<String>,
+    #[param(value_type = Option<Severity>)]
     severity: Option<String>,
+    /// `true`: only items past their deadline and not resolved; `false`:
+    /// the others.
     overdue: Option<bool>,
+    /// Language of `message`: `zh` (default) or `en`.
     #[serde(default)]
     lang: Lang,
+    /// 1 to 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Items to skip; default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LangOnly {
+    /// Language of messages: `zh` (default) or `en`.
     #[serde(default)]
     lang: Lang,
 }
@@ -253,6 +267,18 @@ fn filter(q: ListQuery) -> Result<Filter, ApiError> {
     })
 }
 
+/// The hazard list (隐患清单) of the buildings the caller sees, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/hazards",
+    operation_id = "list_hazards",
+    tag = "hazards",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of items and the total matching.", body = HazardList),
+        (status = 400, description = "An unknown parameter, state or severity, or `limit`/`offset` out of range.", body = super::ErrorBody),
+    ),
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -272,6 +298,19 @@ pub async fn list(
     }))
 }
 
+/// One item with its transitions and the messages sent about it.
+#[utoipa::path(
+    get,
+    path = "/api/hazards/{id}",
+    operation_id = "get_hazard",
+    tag = "hazards",
+    params(("id" = i64, Path, description = "Item id."), LangOnly),
+    responses(
+        (status = 200, description = "The item.", body = HazardDetail),
+        (status = 400, description = "An unknown parameter.", body = super::ErrorBody),
+        (status = 404, description = "Unknown item, or of a building the caller does not see.", body = super::ErrorBody),
+    ),
+)]
 pub async fn get(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -300,7 +339,7 @@ async fn item(app: &App, principal: &Principal, id: &str) -> Result<Hazard, ApiE
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Acknowledge {
     /// Ignored when signed in: the user acts.
@@ -308,22 +347,42 @@ pub struct Acknowledge {
     pub by: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Remark {
+    /// Ignored when signed in: the user acts.
     #[serde(default)]
     pub by: Option<String>,
+    /// The remark, stored and served as written (plain text).
     pub text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Close {
+    /// Ignored when signed in: the user acts.
     #[serde(default)]
     pub by: Option<String>,
+    /// What was done to rectify it.
     pub remark: String,
 }
 
+/// Acknowledges an `open` item: someone has taken it on; its escalation stops.
+#[utoipa::path(
+    post,
+    path = "/api/hazards/{id}/acknowledge",
+    operation_id = "acknowledge_hazard",
+    tag = "hazards",
+    params(("id" = i64, Path, description = "Item id."), LangOnly),
+    request_body = Acknowledge,
+    responses(
+        (status = 200, description = "The item and its transitions.", body = HazardDetail),
+        (status = 400, description = "Malformed body or an unknown parameter; an anonymous caller without `by`.", body = super::ErrorBody),
+        (status = 403, description = "The caller's role may not acknowledge items.", body = super::ErrorBody),
+        (status = 404, description = "Unknown item, or of a building the caller does not see.", body = super::ErrorBody),
+        (status = 409, description = "The item is not `open`.", body = super::ErrorBody),
+    ),
+)]
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -339,6 +398,21 @@ pub async fn acknowledge(
     detail(&app, h, lang).await
 }
 
+/// Adds a remark to an item in any state.
+#[utoipa::path(
+    post,
+    path = "/api/hazards/{id}/remarks",
+    operation_id = "remark_hazard",
+    tag = "hazards",
+    params(("id" = i64, Path, description = "Item id."), LangOnly),
+    request_body = Remark,
+    responses(
+        (status = 200, description = "The item and its transitions.", body = HazardDetail),
+        (status = 400, description = "Malformed body, an empty or too long text, or an unknown parameter.", body = super::ErrorBody),
+        (status = 403, description = "The caller's role may not add remarks.", body = super::ErrorBody),
+        (status = 404, description = "Unknown item, or of a building the caller does not see.", body = super::ErrorBody),
+    ),
+)]
 pub async fn remark(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -354,6 +428,22 @@ pub async fn remark(
     detail(&app, h, lang).await
 }
 
+/// Closes (销号) a `resolved` item.
+#[utoipa::path(
+    post,
+    path = "/api/hazards/{id}/close",
+    operation_id = "close_hazard",
+    tag = "hazards",
+    params(("id" = i64, Path, description = "Item id."), LangOnly),
+    request_body = Close,
+    responses(
+        (status = 200, description = "The item and its transitions.", body = HazardDetail),
+        (status = 400, description = "Malformed body, an empty or too long remark, or an unknown parameter.", body = super::ErrorBody),
+        (status = 403, description = "The caller's role may not close items.", body = super::ErrorBody),
+        (status = 404, description = "Unknown item, or of a building the caller does not see.", body = super::ErrorBody),
+        (status = 409, description = "The item is not `resolved`.", body = super::ErrorBody),
+    ),
+)]
 pub async fn close(
     State(app): State<Arc<App>>,
     principal: Principal,

@@ -34,14 +34,23 @@ pub const MAX_FINE_SPAN: Duration = Duration::days(31);
 /// Range shown when none is asked.
 const DEFAULT_SPAN: Duration = Duration::days(1);
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Start, inclusive (RFC 3339); default 24 hours before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// End, exclusive (RFC 3339); default now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
+    /// Default: raw up to a day, minutes up to a week, hours beyond (and
+    /// minutes where raw readings were pruned). Raw and minute ranges span
+    /// at most 31 days.
+    #[param(value_type = Option<Resolution>)]
     pub resolution: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryOut {
     pub building: String,
     pub gateway: String,
@@ -54,22 +63,24 @@ pub struct HistoryOut {
     pub points: Points,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Readings (`raw`) or buckets (`minute`, `hour`), oldest first.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Points {
     Raw(Vec<RawOut>),
     Buckets(Vec<BucketOut>),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RawOut {
     #[serde(with = "time::serde::rfc3339")]
     pub ts: OffsetDateTime,
     pub value: Option<f64>,
+    #[schema(value_type = super::openapi::QualityDoc)]
     pub quality: Quality,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BucketOut {
     /// Start of the minute or hour.
     #[serde(with = "time::serde::rfc3339")]
@@ -120,6 +131,23 @@ pub fn parse(
     Ok((from, to, resolution))
 }
 
+/// One point's history for a chart, read from the building's gateway.
+#[utoipa::path(
+    get,
+    path = "/api/buildings/{id}/points/{point}/history",
+    operation_id = "point_history",
+    tag = "history",
+    params(
+        ("id" = String, Path, description = "Building id."),
+        ("point" = String, Path, description = "Point name, e.g. `tank.level`."),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "The series.", body = HistoryOut),
+        (status = 400, description = "A malformed time, `from` not before `to`, an unknown resolution, or a raw or minute range over 31 days.", body = super::ErrorBody),
+        (status = 404, description = "Unknown building, or not one the caller sees.", body = super::ErrorBody),
+    ),
+)]
 pub async fn get(
     State(app): State<Arc<App>>,
     principal: crate::auth::Principal,

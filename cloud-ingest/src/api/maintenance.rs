@@ -21,7 +21,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::ApiError;
@@ -36,27 +35,50 @@ pub const MAX_WINDOW: Duration = Duration::days(7);
 /// Longest `note`, in characters (`by` is checked as for hazard actions).
 const MAX_NOTE: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetMaintenance {
     /// Names an anonymous caller; a signed-in user acts as itself.
     #[serde(default)]
     pub by: Option<String>,
+    /// End of the window (RFC 3339): after `starts`, in the future, at
+    /// most 7 days after `starts`.
     #[serde(with = "time::serde::rfc3339")]
     pub until: OffsetDateTime,
+    /// Start of the window (RFC 3339); default now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub starts: Option<OffsetDateTime>,
+    /// At most 1000 characters.
     #[serde(default)]
     pub note: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndMaintenance {
     #[serde(default)]
     pub by: Option<String>,
 }
 
+/// What ending maintenance did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ended {
+    /// Windows in force or to come that were ended.
+    pub ended: u64,
+}
+
+/// A building's maintenance windows, newest first (at most 100).
+#[utoipa::path(
+    get,
+    path = "/api/buildings/{id}/maintenance",
+    operation_id = "list_maintenance",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Building id.")),
+    responses(
+        (status = 200, description = "Its windows, newest first.", body = [Maintenance]),
+        (status = 404, description = "Unknown building, or not one the caller sees.", body = super::ErrorBody),
+    ),
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -66,6 +88,21 @@ pub async fn list(
     Ok(Json(app.store.maintenance(&id, 100).await?))
 }
 
+/// Sets a maintenance window (维保模式); the building is re-judged at once.
+#[utoipa::path(
+    post,
+    path = "/api/buildings/{id}/maintenance",
+    operation_id = "set_maintenance",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Building id.")),
+    request_body = SetMaintenance,
+    responses(
+        (status = 201, description = "The window.", body = Maintenance),
+        (status = 400, description = "Malformed body, `until` not after `starts` or in the past, longer than 7 days, or `note` too long.", body = super::ErrorBody),
+        (status = 403, description = "The caller's role may not set maintenance mode.", body = super::ErrorBody),
+        (status = 404, description = "Unknown building, or not one the caller sees.", body = super::ErrorBody),
+    ),
+)]
 pub async fn set(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -103,12 +140,27 @@ pub async fn set(
     Ok((StatusCode::CREATED, Json(window)))
 }
 
+/// Ends every window in force or to come; the building is re-judged at once.
+#[utoipa::path(
+    post,
+    path = "/api/buildings/{id}/maintenance/end",
+    operation_id = "end_maintenance",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Building id.")),
+    request_body = EndMaintenance,
+    responses(
+        (status = 200, description = "How many windows ended.", body = Ended),
+        (status = 400, description = "Malformed body.", body = super::ErrorBody),
+        (status = 403, description = "The caller's role may not end maintenance mode.", body = super::ErrorBody),
+        (status = 404, description = "Unknown building, or not one the caller sees.", body = super::ErrorBody),
+    ),
+)]
 pub async fn end(
     State(app): State<Arc<App>>,
     principal: Principal,
     Path(id): Path<String>,
     body: Result<Json<EndMaintenance>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Ended>, ApiError> {
     let building = super::visible(&app, &principal, &id)?;
     super::allowed(principal.can().maintenance, "end maintenance mode")?;
     let body = super::json_body(body)?;
@@ -117,7 +169,7 @@ pub async fn end(
     let ended = app.store.end_maintenance(&id, by, now).await?;
     tracing::info!(building_id = %id, by = %by, ended, "maintenance mode ended");
     crate::judge(&app, Some(&[building.gateway.as_str()]), now).await?;
-    Ok(Json(json!({ "ended": ended })))
+    Ok(Json(Ended { ended }))
 }
 
 #[cfg(test)]
@@ -126,6 +178,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use riser_contract::{Message, Quality, Reading, Telemetry};
+    use serde_json::json;
     use tower::ServiceExt;
 
     async fn call(

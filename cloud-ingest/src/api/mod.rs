@@ -7,7 +7,8 @@
 //! monthly statistics and their CSV/XLSX export under `/api/statistics`,
 //! sign-in, users and tokens (`auth`), live changes at `GET /api/events`,
 //! `GET|POST /ack/{token}` (acknowledging from an alert's link),
-//! `GET /healthz`, `GET /metrics`, and the dashboard at `GET /` and
+//! `GET /healthz`, `GET /metrics`, this API's OpenAPI document at
+//! `GET /api/openapi.json` (`openapi`), and the dashboard at `GET /` and
 //! `/assets/…` (`web`).
 
 mod ack;
@@ -19,11 +20,12 @@ mod hazards;
 mod history;
 mod maintenance;
 mod notifications;
+mod openapi;
 mod statistics;
 mod web;
 
 pub use auth::{COOKIE, CSRF_HEADER};
-pub use error::{ApiError, json_body, page};
+pub use error::{ApiError, ErrorBody, json_body, page};
 pub use gateways::{GatewayOut, SequenceOut};
 
 use std::sync::Arc;
@@ -86,12 +88,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ack/{token}", get(ack::show).post(ack::acknowledge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::serve))
         .merge(auth::routes())
         .merge(statistics::routes())
         .with_state(app)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
     /// `zh` (default) or `en`.
     #[serde(default)]
@@ -99,7 +103,7 @@ pub struct LangQuery {
 }
 
 /// A reason as served: its words in the asked language.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReasonOut {
     pub code: rules::Code,
     pub message: String,
@@ -121,23 +125,28 @@ pub struct ReasonOut {
     pub until: Option<time::OffsetDateTime>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BuildingSummary {
     pub id: String,
     pub name: String,
     pub district: String,
     pub town: String,
+    pub community: String,
+    pub address: Option<String>,
+    /// Its maintenance contractor (维保单位), as the registry names it.
+    pub contractor: Option<String>,
     pub status: Status,
     pub reasons: Vec<ReasonOut>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointOut {
     pub point: String,
     pub value: Option<f64>,
     pub unit: Option<String>,
+    #[schema(value_type = openapi::QualityDoc)]
     pub quality: Quality,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<u8>,
@@ -147,6 +156,7 @@ pub struct PointOut {
     pub ts: OffsetDateTime,
     /// The gateway's clock flag: `restamped`, `jumped` or `unsynced`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<openapi::ClockFlagDoc>)]
     pub clock: Option<ClockFlag>,
     #[serde(
         default,
@@ -156,7 +166,7 @@ pub struct PointOut {
     pub gateway_ts: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Requirements {
     /// Minimum effective tank volume, m³ (GB 50974-2014 5.2.1); null where none is required.
     pub tank_volume_m3: Option<f64>,
@@ -164,11 +174,10 @@ pub struct Requirements {
     pub static_pressure_mpa: f64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BuildingDetail {
     #[serde(flatten)]
     pub summary: BuildingSummary,
-    pub community: String,
     pub height_m: f64,
     pub storeys: u32,
     pub class: rules::BuildingClass,
@@ -205,6 +214,9 @@ fn summary(b: &Building, verdict: Option<&StoredVerdict>, lang: Lang) -> Buildin
         name: b.name.clone(),
         district: b.district.clone(),
         town: b.town.clone(),
+        community: b.community.clone(),
+        address: b.address.clone(),
+        contractor: b.parties.contractor.clone(),
         status: verdict.map_or(Status::Unknown, |v| v.status),
         reasons: verdict.map_or_else(Vec::new, |v| reasons_out(&v.reasons, lang)),
         updated_at: verdict.map(|v| v.updated_at),
@@ -266,6 +278,14 @@ pub(crate) fn sees_gateway(app: &App, principal: &Principal, id: &str) -> bool {
 
 /// Every building the caller sees, failing first, then warning, unknown
 /// and ok.
+#[utoipa::path(
+    get,
+    path = "/api/buildings",
+    operation_id = "list_buildings",
+    tag = "buildings",
+    params(LangQuery),
+    responses((status = 200, description = "The buildings with their verdicts.", body = [BuildingSummary])),
+)]
 async fn list_buildings(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -283,6 +303,19 @@ async fn list_buildings(
     Ok(Json(out))
 }
 
+/// One building: its verdict, class and requirements, latest points and
+/// the parties who answer for it.
+#[utoipa::path(
+    get,
+    path = "/api/buildings/{id}",
+    operation_id = "get_building",
+    tag = "buildings",
+    params(("id" = String, Path, description = "Building id."), LangQuery),
+    responses(
+        (status = 200, description = "The building.", body = BuildingDetail),
+        (status = 404, description = "Unknown building, or not one the caller sees.", body = ErrorBody),
+    ),
+)]
 async fn get_building(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -290,7 +323,7 @@ async fn get_building(
     Query(q): Query<LangQuery>,
 ) -> Result<Json<BuildingDetail>, ApiError> {
     let b = visible(&app, &principal, &id)?;
-    let verdicts = app.store.verdicts().await?;
+    let verdict = app.store.verdict(&b.id).await?;
     let points = app
         .store
         .latest(&b.gateway)
@@ -309,8 +342,7 @@ async fn get_building(
         .collect();
     let class = b.class();
     Ok(Json(BuildingDetail {
-        summary: summary(b, verdicts.get(&b.id), q.lang),
-        community: b.community.clone(),
+        summary: summary(b, verdict.as_ref(), q.lang),
         height_m: b.height_m,
         storeys: b.storeys,
         class,
@@ -329,13 +361,25 @@ async fn get_building(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
     database: bool,
     mqtt_connected: bool,
 }
 
+/// Liveness and readiness: whether the database answers and MQTT is connected.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers.", body = Health),
+        (status = 503, description = "The database does not answer (`status`: `degraded`).", body = Health),
+    ),
+)]
 async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let database = app.store.ping().await.is_ok();
     let mqtt_connected = app.metrics.mqtt_connected();
@@ -355,6 +399,18 @@ async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
+/// Prometheus metrics: ingest counters, verdicts by status, sequence gaps.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text exposition.", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 500, description = "The database failed.", body = ErrorBody),
+    ),
+)]
 async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
     let verdicts = app.store.verdicts().await?;
     let sequences = app.store.sequences(None).await?;

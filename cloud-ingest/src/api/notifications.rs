@@ -32,7 +32,7 @@ const MAX_LIMIT: i64 = 1000;
 const DEFAULT_LIMIT: i64 = 100;
 
 /// A notification as served.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationOut {
     pub id: i64,
     pub hazard_id: i64,
@@ -82,14 +82,15 @@ impl From<Notification> for NotificationOut {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationList {
     /// Notifications matching the filters, over all pages.
     pub total: i64,
     pub items: Vec<NotificationOut>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Several notifications to one recipient, sent as one message.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DigestOut {
     pub id: i64,
     pub role: String,
@@ -109,14 +110,24 @@ pub struct DigestOut {
     pub items: Vec<NotificationOut>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `pending`, `sent`, `failed`, `suppressed` (flapping) or `digested`
+    /// (rate-limited into a digest).
     state: Option<String>,
+    /// Only those about this hazard item.
     hazard: Option<i64>,
+    /// Only those about this building (its id).
     building: Option<String>,
+    /// Only those gathered into this digest.
     digest: Option<i64>,
+    /// 1 to 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Items to skip; default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
@@ -140,6 +151,19 @@ fn filter(q: ListQuery) -> Result<Filter, ApiError> {
     })
 }
 
+/// The notification outbox, newest first (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    operation_id = "list_notifications",
+    tag = "notifications",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of notifications and the total matching.", body = NotificationList),
+        (status = 400, description = "An unknown parameter or state, or `limit`/`offset` out of range.", body = super::ErrorBody),
+        (status = 403, description = "Not an admin.", body = super::ErrorBody),
+    ),
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     principal: crate::auth::Principal,
@@ -156,6 +180,19 @@ pub async fn list(
     }))
 }
 
+/// One digest with its items, oldest first (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/notifications/digests/{id}",
+    operation_id = "get_digest",
+    tag = "notifications",
+    params(("id" = i64, Path, description = "Digest id.")),
+    responses(
+        (status = 200, description = "The digest.", body = DigestOut),
+        (status = 403, description = "Not an admin.", body = super::ErrorBody),
+        (status = 404, description = "Unknown digest.", body = super::ErrorBody),
+    ),
+)]
 pub async fn digest(
     State(app): State<Arc<App>>,
     principal: crate::auth::Principal,

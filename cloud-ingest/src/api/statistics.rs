@@ -41,16 +41,22 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/statistics/export.xlsx", get(export_xlsx))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatisticsQuery {
-    /// `YYYY-MM`; default the current month (CST).
+    /// `YYYY-MM`; default the current month (CST). Not a future month.
+    #[param(example = "2026-11")]
     month: Option<String>,
+    /// Only buildings of this district (区/县).
     district: Option<String>,
+    /// Only buildings of this town (乡镇/街道).
     town: Option<String>,
-    /// `town` (default) or `community`.
+    /// A row per town (default) or per community.
+    #[param(value_type = Option<Level>)]
     level: Option<String>,
-    /// `zh` (default) or `en`: the export's headers.
+    /// `zh` (default) or `en`: the export's headers and file name.
+    #[param(value_type = Option<Lang>)]
     lang: Option<String>,
 }
 
@@ -134,6 +140,18 @@ async fn build(
     Ok((report, lang))
 }
 
+/// The monthly statistics table (统计表) over the buildings the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/statistics",
+    operation_id = "statistics",
+    tag = "statistics",
+    params(StatisticsQuery),
+    responses(
+        (status = 200, description = "Rows per town or community and the totals row.", body = Report),
+        (status = 400, description = "A malformed or future month, an unknown level, language or parameter.", body = super::ErrorBody),
+    ),
+)]
 async fn report(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -143,6 +161,19 @@ async fn report(
     Ok(axum::Json(report))
 }
 
+/// The statistics table as CSV (UTF-8 with BOM), Chinese headers unless `lang=en`.
+#[utoipa::path(
+    get,
+    path = "/api/statistics/export.csv",
+    operation_id = "export_statistics_csv",
+    tag = "statistics",
+    params(StatisticsQuery),
+    responses(
+        (status = 200, description = "The file (`Content-Disposition: attachment`).", content_type = "text/csv; charset=utf-8", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment` with an ASCII `filename` and a `filename*` in the asked language."))),
+        (status = 400, description = "A malformed or future month, an unknown level, language or parameter.", body = super::ErrorBody),
+    ),
+)]
 async fn export_csv(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -152,6 +183,19 @@ async fn export_csv(
     Ok(download(stats::csv(&report, lang).map_err(refused)?))
 }
 
+/// The statistics table as an Excel workbook, Chinese headers unless `lang=en`.
+#[utoipa::path(
+    get,
+    path = "/api/statistics/export.xlsx",
+    operation_id = "export_statistics_xlsx",
+    tag = "statistics",
+    params(StatisticsQuery),
+    responses(
+        (status = 200, description = "The file (`Content-Disposition: attachment`).", content(("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+            headers(("Content-Disposition" = String, description = "`attachment` with an ASCII `filename` and a `filename*` in the asked language."))),
+        (status = 400, description = "A malformed or future month, an unknown level, language or parameter.", body = super::ErrorBody),
+    ),
+)]
 async fn export_xlsx(
     State(app): State<Arc<App>>,
     principal: Principal,

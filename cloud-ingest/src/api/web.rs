@@ -60,11 +60,33 @@ fn serve(path: &str, cache: &'static str) -> Response {
     response
 }
 
+/// The dashboard's page.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "dashboard",
+    tag = "dashboard",
+    security(()),
+    responses((status = 200, description = "`index.html`.", content_type = "text/html; charset=utf-8", body = String)),
+)]
 pub async fn index() -> Response {
     // Always revalidated: a new build's page picks up its own assets.
     serve("index.html", "no-cache")
 }
 
+/// One of the dashboard's static files (scripts, styles, vendored uPlot).
+#[utoipa::path(
+    get,
+    path = "/assets/{path}",
+    operation_id = "dashboard_asset",
+    tag = "dashboard",
+    security(()),
+    params(("path" = String, Path, description = "A file under the dashboard's folder, e.g. `app.js`; may contain `/`.")),
+    responses(
+        (status = 200, description = "The file, typed by its extension.", content((String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"))),
+        (status = 404, description = "No such file.", content_type = "text/plain", body = String),
+    ),
+)]
 pub async fn asset(Path(path): Path<String>) -> Response {
     serve(&path, "no-cache")
 }

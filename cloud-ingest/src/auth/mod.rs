@@ -33,7 +33,7 @@ use crate::store::{Store, StoreError, to_ms};
 pub use limit::LoginLimiter;
 
 /// What a user is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -71,7 +71,7 @@ impl fmt::Display for Role {
 }
 
 /// What a role may do, as the dashboard shows its buttons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Can {
     pub acknowledge: bool,
     pub remark: bool,
@@ -228,7 +228,7 @@ fn token_hash(token: &str) -> String {
 }
 
 /// A user as listed (never the hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -239,7 +239,7 @@ pub struct User {
 }
 
 /// A new user.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,

@@ -171,7 +171,7 @@ fn ms(count: u64, unit_ms: i64) -> i64 {
 }
 
 /// How urgent an item is, from its reason's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// 紧急: `failing`, the water would not get up as the code requires.
@@ -218,8 +218,9 @@ impl Severity {
 }
 
 /// Where an item is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = HazardState)]
 pub enum State {
     /// Recorded by the rules, nobody has acknowledged it.
     Open,
@@ -259,8 +260,9 @@ impl State {
 }
 
 /// What a transition did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = HazardAction)]
 pub enum Action {
     Opened,
     Acknowledged,

@@ -67,7 +67,7 @@ pub const HYDRANT_REDUCER_MPA: f64 = 0.70;
 pub const JOCKEY_MAX_STARTS_PER_HOUR: u32 = 15;
 
 /// Building class (GB 50016).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildingClass {
     /// 一类高层住宅: residential > 54 m.

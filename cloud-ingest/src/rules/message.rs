@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use super::code::{CLAUSE_FACILITIES_INTACT, CLAUSE_NO_DISABLING, HYDRANT_REDUCER_MPA};
 use super::{Code, Reason};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]

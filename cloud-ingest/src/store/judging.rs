@@ -34,7 +34,7 @@ pub struct Locked {
 }
 
 /// A maintenance window (维保模式).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Maintenance {
     pub id: i64,
     pub building_id: String,

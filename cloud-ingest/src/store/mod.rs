@@ -451,22 +451,21 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let status: String = row.get("status");
-                let reasons: String = row.get("reasons");
-                Ok((
-                    row.get("building_id"),
-                    StoredVerdict {
-                        status: Status::parse(&status)
-                            .ok_or_else(|| StoreError::Corrupt(status.clone()))?,
-                        reasons: serde_json::from_str(&reasons)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        updated_at: from_ms(row.get("updated_ms")),
-                    },
-                ))
-            })
+        rows.iter()
+            .map(|row| Ok((row.get("building_id"), stored_verdict(row)?)))
             .collect()
+    }
+
+    /// One building's stored verdict, if it was judged.
+    pub async fn verdict(&self, building: &str) -> Result<Option<StoredVerdict>, StoreError> {
+        let row = sqlx::query(
+            "SELECT status, reasons, updated_ms FROM building_state
+             WHERE building_id = $1 AND status <> ''",
+        )
+        .bind(building)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(stored_verdict).transpose()
     }
 
     /// Sequence numbers received from `gateway` on `stream`, ascending by
@@ -837,3 +836,13 @@ pub(crate) async fn test_store(dir: &Path) -> Store {
 
 #[cfg(test)]
 mod tests;
+
+fn stored_verdict(row: &sqlx::any::AnyRow) -> Result<StoredVerdict, StoreError> {
+    let status: String = row.get("status");
+    let reasons: String = row.get("reasons");
+    Ok(StoredVerdict {
+        status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(status.clone()))?,
+        reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        updated_at: from_ms(row.get("updated_ms")),
+    })
+}

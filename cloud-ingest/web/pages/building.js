@@ -140,8 +140,10 @@ export async function render(ctx) {
       binary.length ? h("h3", null, t("building.equipment")) : null,
       binary.length ? h("div", { class: "tiles" }, binary.map((p) => {
         const state = p.value == null ? { word: "—", bad: false } : binaryState(p);
-        const bad = state.bad || flagged.has(p.point);
-        return h("div", { class: ["tile", bad && "bad", p.quality !== "good" && "doubtful"], "data-point": p.point,
+        // Red only where the rules flag it; an off-normal state they do not
+        // judge here (e.g. no jockey pump configured) is amber.
+        const cls = flagged.has(p.point) ? "bad" : state.bad ? "attention" : null;
+        return h("div", { class: ["tile", cls, p.quality !== "good" && "doubtful"], "data-point": p.point,
           title: p.point + " · " + fmtTime(p.ts, true) },
           h("span", { class: "tile-label" }, pointLabel(p.point)),
           h("span", { class: "tile-value" }, state.word),
@@ -310,7 +312,7 @@ function withContacts(parties, key) {
 /** A party as served: a name, or an object with a name and contacts (any shape; all shown as text). */
 function partyNode(p) {
   if (p == null || p === "") return h("span", { class: "muted" }, "—");
-  if (typeof p !== "object") return h("span", null, String(p));
+  if (typeof p !== "object") return h("strong", null, String(p));
   const lines = [];
   const add = (key, value) => {
     if (value == null || value === "") return;

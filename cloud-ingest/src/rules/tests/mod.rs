@@ -43,6 +43,7 @@ fn building() -> Building {
         gateway: "gw-B1".into(),
         points: PointMap::default(),
         parties: Default::default(),
+        address: None,
     }
 }
 

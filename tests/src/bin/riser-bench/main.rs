@@ -21,6 +21,9 @@
 //!                                   low tank published → the contractor's webhook received, N items one at a time (p50/p99);
 //!                                   then N buildings failing at once among C contractors: messages per recipient after
 //!                                   the rate limit, digests, time to drain
+//! riser-bench dashboard [--buildings N] [--requests R] [--database postgres://…]
+//!                                   the dashboard's reads (overview/building list as admin and as a scoped user, a
+//!                                   building, hazards, statistics) over HTTP with N buildings seeded: p50/p99/max
 //! riser-bench footprint [--points FILE] [--seconds S] [--external-sim]
 //!                                   RSS and CPU of a riser-gateway process polling ~100 devices / ~1000 points at 1 s;
 //!                                   --external-sim polls a `riser-sim serve` already running on the points' ports
@@ -58,6 +61,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 }
 
 mod alerts;
+mod dashboard;
 mod ingest;
 mod store_forward;
 
@@ -120,6 +124,14 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some("dashboard") => {
+            dashboard::dashboard(
+                num(&args, "--buildings", 10_000)?,
+                num(&args, "--requests", 200)?,
+                arg(&args, "--database"),
+            )
+            .await
+        }
         Some("alarm-latency") => {
             store_forward::alarm_latency(
                 num(&args, "--backlog", 1_000_000)?,
@@ -139,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
             footprint(&points, seconds, args.iter().any(|a| a == "--external-sim")).await
         }
         _ => bail!(
-            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W] [--parallel B] | alerts [--latency N] [--outage N] [--contractors C] [--database URL]"
+            "usage: riser-bench coalescing | rtu [--cycles N] | footprint [--points FILE] [--seconds S] | outbox-write [--readings N] [--writers W] [--per-write K] | outbox-drain [--readings N] [--port P] | alarm-latency [--backlog N] [--alarms A] [--poll-ms MS] [--port P] | ingest [--readings N] [--database URL] [--port P] [--instances N] [--window W] [--parallel B] | alerts [--latency N] [--outage N] [--contractors C] [--database URL] | dashboard [--buildings N] [--requests R] [--database URL]"
         ),
     }
 }
