@@ -81,6 +81,9 @@ pub struct App {
     /// Verdict changes as they commit, for the dashboard's live updates
     /// (`GET /api/events`).
     pub events: tokio::sync::broadcast::Sender<BuildingEvent>,
+    /// The parties' contacts (`[[notify.party]]`): their phone numbers and
+    /// e-mail addresses are shown on the building page.
+    pub contacts: notify::route::Contacts,
 }
 
 /// A building's verdict changed (committed).
@@ -111,6 +114,7 @@ impl App {
             auth: auth::AuthConfig::default(),
             logins: Default::default(),
             events: tokio::sync::broadcast::channel(EVENTS_BUFFER).0,
+            contacts: Default::default(),
         }
     }
 }
@@ -302,6 +306,11 @@ impl Ingest {
             hazards: config.hazards.clone(),
             links: config.notify.as_ref().and_then(notify::NotifyConfig::links),
             auth: config.auth.clone(),
+            contacts: config
+                .notify
+                .as_ref()
+                .map(notify::NotifyConfig::contacts)
+                .unwrap_or_default(),
             ..App::new(registry, store)
         });
         if let Some(role) = config.auth.anonymous {

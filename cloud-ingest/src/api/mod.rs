@@ -186,8 +186,66 @@ pub struct BuildingDetail {
     pub requirements: Requirements,
     pub points: Vec<PointOut>,
     /// Who answers for it (逐栋明确): management unit, contractor,
-    /// building manager.
-    pub parties: crate::registry::Parties,
+    /// building manager, with their phone numbers and e-mail addresses.
+    pub parties: PartiesOut,
+}
+
+/// A building's parties and how to reach them: the registry's names and
+/// the contractor's duty e-mail, plus the phone numbers and e-mail
+/// addresses `[[notify.party]]` gives each (never robot or webhook
+/// addresses: those carry credentials).
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PartiesOut {
+    pub management_unit: Option<String>,
+    pub management_unit_phone: Vec<String>,
+    pub management_unit_email: Vec<String>,
+    pub contractor: Option<String>,
+    pub contractor_phone: Vec<String>,
+    pub contractor_email: Vec<String>,
+    pub building_manager: Option<String>,
+    pub building_manager_phone: Vec<String>,
+    pub building_manager_email: Vec<String>,
+}
+
+fn parties_out(app: &App, b: &Building) -> PartiesOut {
+    use crate::notify::channel::Target;
+    let reach = |name: &Option<String>| {
+        let (mut phones, mut emails) = (Vec::new(), Vec::new());
+        let targets = app
+            .contacts
+            .party
+            .iter()
+            .filter(|p| Some(&p.name) == name.as_ref())
+            .flat_map(|p| &p.targets);
+        for target in targets {
+            match target {
+                Target::Sms { phone } => phones.push(phone.clone()),
+                Target::Email { to } => emails.push(to.clone()),
+                _ => {}
+            }
+        }
+        (phones, emails)
+    };
+    let p = &b.parties;
+    let (management_unit_phone, management_unit_email) = reach(&p.management_unit);
+    let (contractor_phone, mut contractor_email) = reach(&p.contractor);
+    if let Some(duty) = &p.contractor_email
+        && !contractor_email.contains(duty)
+    {
+        contractor_email.insert(0, duty.clone());
+    }
+    let (building_manager_phone, building_manager_email) = reach(&p.building_manager);
+    PartiesOut {
+        management_unit: p.management_unit.clone(),
+        management_unit_phone,
+        management_unit_email,
+        contractor: p.contractor.clone(),
+        contractor_phone,
+        contractor_email,
+        building_manager: p.building_manager.clone(),
+        building_manager_phone,
+        building_manager_email,
+    }
 }
 
 fn reasons_out(reasons: &[Reason], lang: Lang) -> Vec<ReasonOut> {
@@ -357,7 +415,7 @@ async fn get_building(
             ),
         },
         points,
-        parties: b.parties.clone(),
+        parties: parties_out(&app, b),
     }))
 }
 

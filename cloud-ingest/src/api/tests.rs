@@ -283,3 +283,70 @@ async fn a_point_judged_at_its_arrival_shows_the_gateways_own_time() {
     .unwrap();
     assert_eq!(crate::store::to_ms(ts), crate::store::to_ms(now));
 }
+
+#[tokio::test]
+async fn a_building_page_names_its_parties_with_phones_and_mail_but_no_robot_address() {
+    use crate::notify::channel::Target;
+    use crate::notify::route::{Contacts, Party};
+    const CSV: &str = "id,name,district,town,community,use,commercial_floor_over_1000m2,height_m,storeys,tank_area_m2,tank_height_m,tank_dead_level_m,management_unit,contractor,contractor_email,building_manager,address
+B7,七号楼,梁平区,梁山街道,西平社区,residential,no,60,20,10,2.5,0.2,嘉禾物业,安泰维保,duty@antai.example,楼栋长007,梁山街道人民路7号
+";
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::test_store(dir.path()).await;
+    let party = |name: &str, targets: Vec<Target>| Party {
+        name: name.into(),
+        targets,
+        lang: Default::default(),
+    };
+    let app = Arc::new(App {
+        auth: crate::auth::AuthConfig {
+            anonymous: Some(crate::auth::Role::Installer),
+            ..Default::default()
+        },
+        contacts: Contacts {
+            party: vec![
+                party(
+                    "安泰维保",
+                    vec![
+                        Target::Sms {
+                            phone: "13800138000".into(),
+                        },
+                        Target::WeCom {
+                            url: "https://qyapi.example/send?key=SECRET-KEY".into(),
+                        },
+                    ],
+                ),
+                party(
+                    "楼栋长007",
+                    vec![Target::Email {
+                        to: "lou7@example.cn".into(),
+                    }],
+                ),
+            ],
+            fire_rescue: Vec::new(),
+        },
+        ..App::new(
+            crate::Registry::new(crate::registry::parse_csv(CSV).unwrap()).unwrap(),
+            store,
+        )
+    });
+    let (status, detail) = get_json(&app, "/api/buildings/B7").await;
+    assert_eq!(status, StatusCode::OK);
+    let p = &detail["parties"];
+    assert_eq!(p["management_unit"], "嘉禾物业");
+    assert_eq!(p["contractor"], "安泰维保");
+    assert_eq!(p["contractor_phone"], serde_json::json!(["13800138000"]));
+    assert_eq!(
+        p["contractor_email"],
+        serde_json::json!(["duty@antai.example"])
+    );
+    assert_eq!(
+        p["building_manager_email"],
+        serde_json::json!(["lou7@example.cn"])
+    );
+    assert_eq!(detail["address"], "梁山街道人民路7号");
+    assert!(!detail.to_string().contains("SECRET-KEY"), "{detail}");
+    let (_, list) = get_json(&app, "/api/buildings").await;
+    assert_eq!(list[0]["contractor"], "安泰维保");
+    assert_eq!(list[0]["community"], "西平社区");
+}
