@@ -12,7 +12,7 @@ use include_dir::{Dir, include_dir};
 
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     frame-ancestors 'none'; form-action 'self'";
 
