@@ -146,9 +146,9 @@ pub async fn judge<'a>(
     buildings.sort_by(|a, b| a.id.cmp(&b.id));
     buildings.dedup_by(|a, b| a.id == b.id);
     let mut changed = Vec::new();
-    let mut transitions = 0;
     for chunk in buildings.chunks(JUDGE_CHUNK) {
         let mut changed_here = Vec::new();
+        let mut transitions = 0;
         let mut judging = app.store.begin_judging().await?;
         let mut cache: HashMap<&str, (HashMap<String, rules::PointValue>, rules::Link)> =
             HashMap::new();

@@ -327,15 +327,11 @@ async fn item(app: &App, principal: &Principal, id: &str) -> Result<Hazard, ApiE
     let h = hazards::get(&app.store, item_id(id)?)
         .await?
         .ok_or(ApiError::NotFound("hazard"))?;
-    let seen = app
-        .registry
-        .get(&h.building_id)
-        .is_none_or(|b| principal.sees(b));
-    // Items of buildings no longer registered: admins only.
-    if seen && (app.registry.get(&h.building_id).is_some() || principal.role == Role::Admin) {
-        Ok(h)
-    } else {
-        Err(ApiError::NotFound("hazard"))
+    match app.registry.get(&h.building_id) {
+        Some(b) if principal.sees(b) => Ok(h),
+        // Items of buildings no longer registered: admins only.
+        None if principal.role == Role::Admin => Ok(h),
+        _ => Err(ApiError::NotFound("hazard")),
     }
 }
 

@@ -225,12 +225,7 @@ async fn send_one(app: &App, channels: &Channels, c: &Claimed) -> Result<Option<
         .ok_or_else(|| permanent(format!("building {} left the registry", c.building_id)))?;
     let lang = if c.lang == "en" { Lang::En } else { Lang::Zh };
     // A link while there is something to acknowledge.
-    let link = match (&app.links, action, hazard.state) {
-        (Some(links), Action::Opened | Action::Reopened | Action::Escalated, State::Open) => {
-            Some(links.url(c.id, OffsetDateTime::now_utc()))
-        }
-        _ => None,
-    };
+    let link = ack_link(app, c.id, action, hazard.state, OffsetDateTime::now_utc());
     let rendered = render_alert(&hazard, building, action, link.as_deref(), lang);
     let delivery_id = format!("riser-{}", c.id);
     let outgoing = Outgoing {
@@ -243,6 +238,23 @@ async fn send_one(app: &App, channels: &Channels, c: &Claimed) -> Result<Option<
         sms_params: &rendered.sms_params,
     };
     channels.send(&target, &outgoing).await.map(Some)
+}
+
+/// The acknowledge link of notification `id`, while there is something
+/// to acknowledge (an open item, told it opened, came back or escalated).
+fn ack_link(
+    app: &App,
+    id: i64,
+    action: Action,
+    state: State,
+    now: OffsetDateTime,
+) -> Option<String> {
+    match (&app.links, action, state) {
+        (Some(links), Action::Opened | Action::Reopened | Action::Escalated, State::Open) => {
+            Some(links.url(id, now))
+        }
+        _ => None,
+    }
 }
 
 /// Sends one claimed digest: every item it gathered, as they are now.
@@ -282,12 +294,7 @@ async fn send_digest(app: &App, channels: &Channels, c: &Claimed) -> Result<Opti
         if action == Action::Resolved && hazard.state.active() {
             continue;
         }
-        let link = match (&app.links, action, hazard.state) {
-            (Some(links), Action::Opened | Action::Reopened | Action::Escalated, State::Open) => {
-                Some(links.url(id, now))
-            }
-            _ => None,
-        };
+        let link = ack_link(app, id, action, hazard.state, now);
         items.push(DigestItem {
             hazard,
             building,
